@@ -1,0 +1,31 @@
+# Every target creates and fills .venv on first use, so each works on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: install run test migrate worker bench clean
+
+$(STAMP): setup.cfg pyproject.toml package.json
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	npm install --no-audit --no-fund --omit=dev --ignore-scripts --silent
+	touch $(STAMP)
+
+install: $(STAMP)  ## the virtualenv with the app, its dev tools and the docs' browser assets
+
+migrate: $(STAMP)  ## apply database migrations to the configured database
+	$(FLASK) db upgrade
+
+run: migrate  ## serve the API with gunicorn on http://$(HOST):$(PORT)
+	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+
+test: $(STAMP)  ## the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules

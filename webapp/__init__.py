@@ -1,0 +1,95 @@
+"""Delta's application factory: config → extensions → REST → GraphQL → the small routes."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from flask import Flask
+
+from conf import BaseConfig, load_config
+
+API_TITLE = "Delta"
+API_VERSION = "v1"
+
+
+def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
+    """Build the app. `config`: a settings object, or overrides applied to APP_ENV's settings."""
+    if config is None or isinstance(config, Mapping):
+        overrides = dict(config or {})
+        config = load_config(overrides.pop("APP_ENV", None)).override(**overrides)
+    app = Flask(__name__, instance_path=str(config.INSTANCE_PATH), static_folder=None)
+    app.config.from_mapping(config.as_flask())
+    app.config.update(_library_settings(app.config))
+    app.json.sort_keys = False
+    logging.basicConfig(level=app.config["LOG_LEVEL"])
+
+    from webapp.auth import tokens  # noqa: F401  (registers the JWT loaders)
+    from webapp.auth.passwords import passwords
+    from webapp.extensions import api, cache, db, jwt, limiter
+
+    db.init_app(app)
+    passwords.init_app(app)
+    jwt.init_app(app)
+    cache.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app, spec_kwargs=_spec_kwargs())
+
+    from webapp.rest import register_blueprints
+    from webapp.graphql import register_graphql
+    from webapp import cli, site
+
+    register_blueprints(api)
+    register_graphql(app)
+    site.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _library_settings(config) -> dict:
+    """Translate Delta's settings into the names flask-smorest, JWT, cache and limiter read."""
+    from datetime import timedelta
+
+    docs = config["DOCS_ENABLED"]
+    redis_url = config["REDIS_URL"]
+    return {
+        "API_TITLE": API_TITLE,
+        "API_VERSION": API_VERSION,
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/" if docs else None,
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/vendor/swagger-ui-dist/",
+        "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True, "deepLinking": True},
+        "OPENAPI_REDOC_PATH": "redoc",
+        "OPENAPI_REDOC_URL": "/vendor/redoc/bundles/redoc.standalone.js",
+        "API_SPEC_OPTIONS": {
+            "info": {"description": "Users, profiles, posts and jobs. Errors: "
+                                    "`{code, status, message, errors?}`."},
+        },
+        "PAGINATION_PAGE_SIZE": 20,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=config["REFRESH_TOKEN_DAYS"]),
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ERROR_MESSAGE_KEY": "message",
+        "PROPAGATE_EXCEPTIONS": False,
+        "CACHE_TYPE": "RedisCache" if redis_url else "SimpleCache",
+        "CACHE_REDIS_URL": redis_url or None,
+        "CACHE_DEFAULT_TIMEOUT": 300,
+        "CACHE_KEY_PREFIX": "delta:cache:",
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
+    }
+
+
+def _spec_kwargs() -> dict:
+    return {
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                               "description": "The access_token from POST /api/v1/auth/login."},
+            }
+        }
+    }

@@ -1,0 +1,114 @@
+"""Sign-in, token rotation, sign-out and password changes: one unit of work each."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from webapp import validation
+from webapp.auth.models import AuthSession
+from webapp.auth.passwords import passwords
+from webapp.auth.tokens import decode_refresh, issue_pair, new_jti
+from webapp.db import utcnow
+from webapp.errors import Invalid, Unauthenticated
+from webapp.users.models import User
+
+LOGIN_FAILED = "Invalid email or password."
+
+
+def _start_session(session: Session, user: User, user_agent: str, ip: str) -> AuthSession:
+    now = utcnow()
+    auth_session = AuthSession(
+        id=secrets.token_hex(16),
+        user_id=user.id,
+        current_jti=new_jti(),
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + timedelta(days=current_app.config["REFRESH_TOKEN_DAYS"]),
+        user_agent=(user_agent or "")[:255],
+        ip=(ip or "")[:45],
+    )
+    session.add(auth_session)
+    return auth_session
+
+
+def login(session: Session, email: str, password: str, *, user_agent: str = "", ip: str = "") -> dict:
+    """Same answer and about the same time for an unknown email and a wrong password."""
+    try:
+        email = validation.email(email)
+    except Invalid:
+        email = None
+    user = session.scalar(select(User).where(User.email == email)) if email else None
+    ok = passwords.verify(user.password_hash if user else None, password or "")
+    if not ok or user is None or not user.is_active:
+        raise Unauthenticated(LOGIN_FAILED)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash(password)
+    auth_session = _start_session(session, user, user_agent, ip)
+    session.commit()
+    return issue_pair(auth_session)
+
+
+def refresh(session: Session, token: str, *, user_agent: str = "", ip: str = "") -> dict:
+    """Rotate the family's refresh token; a spent one revokes the whole family."""
+    claims = decode_refresh(token or "")
+    sid, jti = claims["sid"], claims.get("jti")
+    now = utcnow()
+    next_jti = new_jti()
+    rotated = session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == sid, AuthSession.current_jti == jti,
+               AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+        .values(current_jti=next_jti, last_used_at=now)
+    ).rowcount
+    if rotated != 1:
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == sid, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        session.commit()
+        raise Unauthenticated("Refresh token is no longer valid; please sign in again.")
+    auth_session = session.get(AuthSession, sid)
+    user = session.get(User, auth_session.user_id)
+    if user is None or not user.is_active:
+        session.rollback()
+        raise Unauthenticated("Refresh token is no longer valid; please sign in again.")
+    if user_agent:
+        auth_session.user_agent = user_agent[:255]
+    if ip:
+        auth_session.ip = ip[:45]
+    session.commit()
+    return issue_pair(auth_session)
+
+
+def revoke_sessions(session: Session, user_id: int, *, keep: str | None = None) -> int:
+    """Revoke every live session of a user (but `keep`); the caller commits."""
+    stmt = update(AuthSession).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+    )
+    if keep:
+        stmt = stmt.where(AuthSession.id != keep)
+    return session.execute(stmt.values(revoked_at=utcnow())).rowcount
+
+
+def logout(session: Session, user: User, sid: str) -> None:
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == sid, AuthSession.user_id == user.id)
+        .values(revoked_at=utcnow())
+    )
+    session.commit()
+
+
+def change_password(session: Session, user: User, sid: str, current: str, new: str) -> None:
+    """Set a new password and sign out every other session of the user."""
+    if not passwords.verify(user.password_hash, current or ""):
+        raise Invalid("Validation failed.", errors={"current_password": ["Wrong password."]})
+    validation.collect({"new_password": lambda: validation.password(new)})
+    user.password_hash = passwords.hash(new)
+    revoke_sessions(session, user.id, keep=sid)
+    session.commit()

@@ -1,0 +1,106 @@
+"""JWTs: what they carry (a user id and a session id, no personal data) and how they are checked.
+
+Every access token names its session (`sid`). One query per request loads the user
+together with that session, so a revoked session, a deactivated or deleted user, or a
+demotion takes effect on the very next request, on every host.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from flask import current_app, g, jsonify
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from sqlalchemy import select
+
+from webapp.auth.models import AuthSession
+from webapp.db import utcnow
+from webapp.errors import Unauthenticated
+from webapp.extensions import db, jwt
+from webapp.users.models import User
+
+
+def new_jti() -> str:
+    return str(uuid.uuid4())
+
+
+def issue_pair(auth_session: AuthSession) -> dict:
+    """An access token and the session's current refresh token, as the login body."""
+    minutes = current_app.config["ACCESS_TOKEN_MINUTES"]
+    identity = str(auth_session.user_id)
+    claims = {"sid": auth_session.id}
+    access = create_access_token(
+        identity, additional_claims=claims, expires_delta=timedelta(minutes=minutes)
+    )
+    refresh = create_refresh_token(
+        identity,
+        additional_claims={**claims, "jti": auth_session.current_jti,
+                           "exp": int(auth_session.expires_at.timestamp())},
+    )
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "bearer",
+        "expires_in": minutes * 60,
+    }
+
+
+def decode_refresh(token: str) -> dict:
+    """Decode a refresh token or raise Unauthenticated (bad signature, expired, wrong type)."""
+    try:
+        claims = decode_token(token)
+    except Exception:
+        raise Unauthenticated("Invalid or expired refresh token.") from None
+    if claims.get("type") != "refresh" or "sid" not in claims:
+        raise Unauthenticated("Invalid or expired refresh token.")
+    return claims
+
+
+def load_principal(claims: dict) -> User | None:
+    """The live user behind an access token's claims, or None when it must be refused."""
+    try:
+        user_id = int(claims["sub"])
+        sid = str(claims["sid"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    row = db.session.execute(
+        select(User, AuthSession.revoked_at, AuthSession.expires_at)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(User.id == user_id, AuthSession.id == sid)
+    ).first()
+    if row is None:
+        return None
+    user, revoked_at, expires_at = row
+    if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
+        return None
+    return user
+
+
+def _unauthorized(message: str):
+    body = {"code": 401, "status": "Unauthorized", "message": message}
+    response = jsonify(body)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@jwt.token_in_blocklist_loader
+def _is_revoked(_header, claims) -> bool:
+    if claims.get("type") != "access":
+        return True  # refresh tokens are checked by the refresh service, never here
+    g.delta_principal = load_principal(claims)
+    return g.delta_principal is None
+
+
+@jwt.user_lookup_loader
+def _lookup(_header, _claims):
+    return g.get("delta_principal")
+
+
+jwt.unauthorized_loader(lambda reason: _unauthorized("Missing bearer token."))
+jwt.invalid_token_loader(lambda reason: _unauthorized("Invalid token."))
+jwt.expired_token_loader(lambda _h, _c: _unauthorized("Token has expired."))
+jwt.revoked_token_loader(lambda _h, _c: _unauthorized("Token has been revoked."))
+jwt.user_lookup_error_loader(lambda _h, _c: _unauthorized("Token has been revoked."))
+jwt.needs_fresh_token_loader(lambda _h, _c: _unauthorized("Fresh token required."))
+jwt.token_verification_failed_loader(lambda _h, _c: _unauthorized("Invalid token."))

@@ -1,0 +1,96 @@
+"""The database: one engine per process, one session per request or task.
+
+`Database` is created unbound in `extensions.py` and bound by `init_app`, like the
+other Flask extensions. The scoped session is removed when the app context ends,
+so a request or a Celery task never sees another's state.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit ids on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+MAX_ID = 2**63 - 1
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Database:
+    def __init__(self):
+        self.engine: Engine | None = None
+        self.session = scoped_session(sessionmaker(expire_on_commit=False))
+
+    def init_app(self, app) -> None:
+        self.engine = make_engine(app.config)
+        self.session.configure(bind=self.engine)
+        app.extensions["database"] = self
+
+        @app.teardown_appcontext
+        def _remove_session(exc):
+            self.session.remove()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine is not None and self.engine.dialect.name == "sqlite"
+
+
+def make_engine(config) -> Engine:
+    url = config["DATABASE_URL"]
+    options: dict = {"echo": config.get("DB_ECHO", False), "future": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"check_same_thread": False, "timeout": 15}
+    else:
+        threads = config.get("GUNICORN_THREADS", 4)
+        options["pool_size"] = config.get("DB_POOL_SIZE") or threads
+        options["max_overflow"] = max(2, threads // 2)
+        options["pool_timeout"] = config.get("DB_POOL_TIMEOUT", 10)
+        options["pool_recycle"] = 1800
+        options["pool_reset_on_return"] = "rollback"
+    engine = create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,51 @@
+"""Domain errors. Services raise them; each door (REST, GraphQL) maps them once."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: a message for the client and optional per-field errors."""
+
+    default_message = "Request failed."
+
+    def __init__(self, message: str | None = None, errors: dict | None = None):
+        self.message = message or self.default_message
+        self.errors = errors or {}
+        super().__init__(self.message)
+
+
+class Invalid(DomainError):
+    default_message = "Invalid input."
+
+
+class Unauthenticated(DomainError):
+    default_message = "Authentication required."
+
+
+class Forbidden(DomainError):
+    default_message = "You are not allowed to do this."
+
+
+class NotFound(DomainError):
+    default_message = "Not found."
+
+
+class Conflict(DomainError):
+    default_message = "Conflict with the current state."
+
+
+class BadToken(DomainError):
+    """A single-use token (verification, reset) that is unknown, expired or spent."""
+
+    default_message = "The token is invalid or has expired."
+
+
+class RateLimited(DomainError):
+    default_message = "Too many requests."
+
+    def __init__(self, message: str | None = None, retry_after: int = 60):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    default_message = "A backing service is unavailable; try again shortly."

@@ -1,0 +1,53 @@
+"""Per-request GraphQL context: who is asking, resolved once with the REST door's token check."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import Request
+from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
+
+from webapp.errors import Unauthenticated
+
+
+@dataclass
+class Context:
+    request: Request
+    viewer: object | None = None
+    session_id: str | None = None
+    auth_error: str | None = None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def client_facts(self) -> dict:
+        return {"user_agent": self.request.headers.get("User-Agent", ""),
+                "ip": self.request.remote_addr or ""}
+
+    def require_viewer(self):
+        """The signed-in user, or UNAUTHENTICATED (with the token's problem when there was one)."""
+        if self.viewer is None:
+            raise Unauthenticated(self.auth_error or "Authentication required.")
+        return self.viewer
+
+
+def build_context(request: Request) -> Context:
+    context = Context(request=request)
+    try:
+        verify_jwt_in_request(optional=True)
+    except (JWTExtendedException, PyJWTError) as exc:
+        context.auth_error = _describe(exc)
+        return context
+    context.viewer = get_current_user() if get_jwt() else None
+    if context.viewer is not None:
+        context.session_id = get_jwt().get("sid")
+    return context
+
+
+def _describe(exc: Exception) -> str:
+    name = type(exc).__name__
+    if name == "ExpiredSignatureError":
+        return "Token has expired."
+    if name in {"RevokedTokenError", "UserLookupError"}:
+        return "Token has been revoked."
+    return "Invalid token."

@@ -1,0 +1,92 @@
+"""The GraphQL door's error table: domain errors become `extensions.code`, the rest is masked."""
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from strawberry.extensions import SchemaExtension
+
+from webapp import errors as domain
+
+log = logging.getLogger("webapp.graphql")
+
+CODES = {
+    domain.Unauthenticated: "UNAUTHENTICATED",
+    domain.Forbidden: "FORBIDDEN",
+    domain.NotFound: "NOT_FOUND",
+    domain.Invalid: "BAD_USER_INPUT",
+    domain.BadToken: "BAD_USER_INPUT",
+    domain.Conflict: "CONFLICT",
+    domain.RateLimited: "RATE_LIMITED",
+    domain.Unavailable: "SERVICE_UNAVAILABLE",
+}
+INTERNAL = "INTERNAL_SERVER_ERROR"
+DB_INPUT_ERRORS = {"DataError", "NumericValueOutOfRange", "StringDataRightTruncation",
+                   "InvalidTextRepresentation", "CharacterNotInRepertoire"}
+
+
+def code_for(error: GraphQLError) -> str:
+    original = error.original_error
+    if original is None:
+        return "BAD_USER_INPUT"  # parse and validation errors: the document itself is wrong
+    for cls, code in CODES.items():
+        if isinstance(original, cls):
+            return code
+    if isinstance(original, OperationalError):
+        return "SERVICE_UNAVAILABLE"
+    if isinstance(original, DBAPIError) and type(original.orig).__name__ in DB_INPUT_ERRORS:
+        return "BAD_USER_INPUT"
+    if isinstance(original, (ValueError, TypeError, OverflowError)) and error.path is None:
+        return "BAD_USER_INPUT"
+    return INTERNAL
+
+
+class ErrorCodes(SchemaExtension):
+    """Give every error its code and, in production, hide what internal errors say."""
+
+    production = False
+
+    def on_operation(self):
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        result.errors = [self._shape(error) for error in result.errors]
+
+    def _shape(self, error: GraphQLError) -> GraphQLError:
+        code = code_for(error)
+        extensions = dict(error.extensions or {})
+        extensions["code"] = code
+        original = error.original_error
+        message = error.message
+        if isinstance(original, domain.DomainError):
+            message = original.message
+            if original.errors:
+                extensions["errors"] = original.errors
+            if isinstance(original, domain.RateLimited):
+                extensions["retryAfter"] = original.retry_after
+        elif code == "SERVICE_UNAVAILABLE":
+            message = domain.Unavailable.default_message
+        elif code == INTERNAL and self.production:
+            message = "Internal server error."
+        elif code == "BAD_USER_INPUT" and isinstance(original, DBAPIError):
+            message = "The input contains a value that cannot be stored."
+        return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
+                            path=error.path, original_error=original, extensions=extensions)
+
+
+class DeltaSchema(strawberry.Schema):
+    def __init__(self, *args, production: bool = False, **kwargs):
+        codes = type("ProductionErrorCodes" if production else "ErrorCodes", (ErrorCodes,),
+                     {"production": production})
+        kwargs.setdefault("extensions", [])
+        kwargs["extensions"] = [*kwargs["extensions"], codes]
+        super().__init__(*args, **kwargs)
+
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Log internal errors with their traceback; expected domain errors are not news."""
+        for error in errors:
+            if code_for(error) == INTERNAL:
+                log.error("graphql error: %s", error.message, exc_info=error.original_error)

@@ -1,0 +1,59 @@
+"""GraphQL object and input types, built from the same views the REST door returns."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import strawberry
+
+
+@strawberry.type
+class Profile:
+    first_name: str
+    last_name: str
+    bio: str
+    avatar_url: Optional[str]
+
+
+@strawberry.type
+class User:
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    profile: Profile
+    email: Optional[str] = strawberry.field(default=None, description="Null unless the viewer is this user or an admin.")
+    is_active: Optional[bool] = None
+    email_verified: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+
+    @classmethod
+    def from_view(cls, view: dict) -> "User":
+        return cls(**{**view, "profile": Profile(**view["profile"])})
+
+
+@strawberry.type
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+
+
+@strawberry.input
+class CreateUserInput:
+    name: str
+    email: str
+    password: str
+
+
+@strawberry.input
+class UpdateUserInput:
+    name: Optional[str] = strawberry.UNSET
+    email: Optional[str] = strawberry.UNSET
+    role: Optional[str] = strawberry.UNSET
+    is_active: Optional[bool] = strawberry.UNSET
+
+    def changes(self) -> dict:
+        """Only the fields the client sent, as the service's `changes` mapping."""
+        return {key: value for key, value in vars(self).items() if value is not strawberry.UNSET}

@@ -1,0 +1,6 @@
+"""Every model imported in one place, so alembic and tests see the whole schema."""
+from webapp.auth.models import AuthSession  # noqa: F401
+from webapp.db import Base
+from webapp.users.models import Profile, User  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,8 @@
+"""The REST door: flask-smorest blueprints over the services."""
+
+
+def register_blueprints(api) -> None:
+    from webapp.rest import auth, users
+
+    for module in (auth, users):
+        api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.PREFIX}")

@@ -1,0 +1,106 @@
+"""flask-smorest's Api with Delta's one error envelope for every failure.
+
+`{"code", "status", "message", "errors"?}` for HTTP errors, webargs validation,
+domain errors raised by services, database outages (503) and unexpected errors (500).
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from flask_smorest import Api
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
+
+from webapp import errors as domain
+
+log = logging.getLogger("webapp.errors")
+
+STATUS_OF = {
+    domain.Invalid: 422,
+    domain.Unauthenticated: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.BadToken: 400,
+    domain.RateLimited: 429,
+    domain.Unavailable: 503,
+}
+
+
+def envelope(code: int, message: str, errors: dict | None = None) -> dict:
+    body = {"code": code, "status": HTTP_STATUS_CODES.get(code, "Error"), "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def flatten(errors) -> dict:
+    """webargs nests messages by location ({"json": {"email": [...]}}); clients want fields."""
+    if not isinstance(errors, dict):
+        return {"_schema": errors}
+    flat: dict = {}
+    for location, messages in errors.items():
+        if isinstance(messages, dict):
+            flat.update(messages)
+        else:
+            flat[location] = messages
+    return flat
+
+
+class RestApi(Api):
+    def _register_error_handlers(self):
+        super()._register_error_handlers()
+        self._app.register_error_handler(domain.DomainError, self.handle_domain_error)
+        self._app.register_error_handler(OperationalError, self.handle_database_down)
+        self._app.register_error_handler(DBAPIError, self.handle_database_error)
+        self._app.register_error_handler(Exception, self.handle_unexpected)
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors") or data.get("messages")
+        if errors:
+            errors = flatten(errors)
+        message = data.get("message")
+        if not message and error.code == 400 and errors and isinstance(errors.get("json"), list):
+            message = " ".join(errors["json"])
+        if not message:
+            message = "Validation failed." if error.code == 422 and errors else error.description
+        headers = dict(data.get("headers") or {})
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return envelope(error.code, message, errors), error.code, headers
+
+    def handle_domain_error(self, error: domain.DomainError):
+        code = STATUS_OF.get(type(error), 400)
+        for cls, status in STATUS_OF.items():
+            if isinstance(error, cls):
+                code = status
+                break
+        headers = {}
+        if isinstance(error, domain.RateLimited):
+            headers["Retry-After"] = str(error.retry_after)
+        if code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return envelope(code, error.message, error.errors or None), code, headers
+
+    def handle_database_down(self, error):
+        log.warning("database unavailable: %s", error.__class__.__name__)
+        return envelope(503, domain.Unavailable.default_message), 503, {"Retry-After": "5"}
+
+    def handle_database_error(self, error: DBAPIError):
+        # Input the database refuses (a NUL byte, an out-of-range number) is the client's.
+        name = type(getattr(error, "orig", error)).__name__
+        if name in {"DataError", "NumericValueOutOfRange", "StringDataRightTruncation",
+                    "InvalidTextRepresentation", "OverflowError", "CharacterNotInRepertoire"}:
+            return envelope(422, "The input contains a value that cannot be stored."), 422
+        return self.handle_unexpected(error)
+
+    def handle_unexpected(self, error: Exception):
+        if isinstance(error, HTTPException):
+            return self.handle_http_exception(error)
+        log.exception("unhandled error", exc_info=error)
+        if current_app.debug and not current_app.testing:
+            raise error
+        return envelope(500, InternalServerError.description), 500

@@ -1,0 +1,86 @@
+"""Marshmallow schemas of the REST door: what goes in, what comes out, and the OpenAPI docs."""
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from webapp import validation
+from webapp.users.models import ROLES
+from webapp.users.services import SORTS
+
+
+class Schema(ma.Schema):
+    class Meta:
+        ordered = True
+
+
+def text_field(*, required=False, min_len=0, max_len=validation.TEXT_MAX, **kwargs):
+    return fields.String(required=required, validate=validate.Length(min=min_len, max=max_len), **kwargs)
+
+
+class ProfileSchema(Schema):
+    first_name = fields.String()
+    last_name = fields.String()
+    bio = fields.String()
+    avatar_url = fields.String(allow_none=True)
+
+
+class UserSchema(Schema):
+    """A user: the public view, plus the private fields for the user themself and admins."""
+
+    id = fields.Integer()
+    name = fields.String()
+    role = fields.String()
+    created_at = fields.DateTime()
+    profile = fields.Nested(ProfileSchema)
+    email = fields.String(metadata={"description": "Private view only."})
+    is_active = fields.Boolean(metadata={"description": "Private view only."})
+    email_verified = fields.DateTime(allow_none=True, metadata={"description": "Private view only: when the address was verified."})
+    updated_at = fields.DateTime(metadata={"description": "Private view only."})
+
+
+class SignupSchema(Schema):
+    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX)
+    email = fields.Email(required=True, validate=validate.Length(max=validation.EMAIL_MAX))
+    password = text_field(required=True, min_len=validation.PASSWORD_MIN, max_len=validation.PASSWORD_MAX)
+
+
+class UserPatchSchema(Schema):
+    name = text_field(min_len=1, max_len=validation.NAME_MAX)
+    email = fields.Email(validate=validate.Length(max=validation.EMAIL_MAX))
+    role = fields.String(validate=validate.OneOf(ROLES), metadata={"description": "Admins only."})
+    is_active = fields.Boolean(metadata={"description": "Admins only."})
+
+
+class UserPutSchema(UserPatchSchema):
+    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX)
+    email = fields.Email(required=True, validate=validate.Length(max=validation.EMAIL_MAX))
+
+
+SORT_CHOICES = [key for name in SORTS for key in (name, f"-{name}")]
+
+
+class UserListArgs(Schema):
+    q = text_field(max_len=100, metadata={"description": "Search: name (contains); admins also match an email prefix."})
+    sort = fields.String(load_default="id", validate=validate.OneOf(SORT_CHOICES))
+
+
+class LoginSchema(Schema):
+    email = text_field(required=True, max_len=validation.EMAIL_MAX)
+    password = text_field(required=True, max_len=validation.PASSWORD_MAX * 10)
+
+
+class TokenSchema(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String(metadata={"example": "bearer"})
+    expires_in = fields.Integer(metadata={"description": "Seconds until the access token expires."})
+
+
+class RefreshSchema(Schema):
+    refresh_token = fields.String(metadata={"description": "Or send it as the bearer token."})
+
+
+class PasswordChangeSchema(Schema):
+    current_password = text_field(required=True, max_len=validation.PASSWORD_MAX * 10)
+    new_password = text_field(required=True, min_len=validation.PASSWORD_MIN, max_len=validation.PASSWORD_MAX)

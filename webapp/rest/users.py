@@ -1,0 +1,80 @@
+"""/api/v1/users: sign-up, the caller's own account, the directory, edits and deletion."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from webapp.extensions import db
+from webapp.rest.common import authenticated, viewer
+from webapp.rest.schemas import SignupSchema, UserListArgs, UserPatchSchema, UserPutSchema, UserSchema
+from webapp.users import services
+
+PREFIX = "/users"
+blp = Blueprint("users", __name__, description="Users: sign-up, profiles of the directory, account edits.")
+
+
+@blp.route("")
+class Users(MethodView):
+    @blp.arguments(SignupSchema)
+    @blp.response(201, UserSchema)
+    def post(self, data):
+        """Sign up; a verification email is queued"""
+        user = services.create_user(db.session, **data)
+        return services.user_view(user, user)
+
+    @authenticated(blp)
+    @blp.arguments(UserListArgs, location="query")
+    @blp.response(200, UserSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """List users (public views), searchable and sortable"""
+        me = viewer()
+        page = services.list_users(
+            db.session, me, q=args.get("q"), sort=args["sort"],
+            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size,
+        )
+        pagination_parameters.item_count = page.total
+        return [services.user_view(me, user) for user in page.items]
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @authenticated(blp)
+    @blp.response(200, UserSchema)
+    def get(self):
+        """The signed-in user's private view"""
+        me = viewer()
+        return services.user_view(me, me)
+
+
+@blp.route("/<int:user_id>")
+class UserById(MethodView):
+    @authenticated(blp)
+    @blp.response(200, UserSchema)
+    def get(self, user_id):
+        """One user: private view for themself and admins, public otherwise"""
+        return services.user_view(viewer(), services.get_user(db.session, user_id))
+
+    @authenticated(blp)
+    @blp.arguments(UserPutSchema)
+    @blp.response(200, UserSchema)
+    def put(self, data, user_id):
+        """Replace name and email (and, for admins, role and is_active)"""
+        me = viewer()
+        user = services.update_user(db.session, me, services.get_user(db.session, user_id), data, replace=True)
+        return services.user_view(me, user)
+
+    @authenticated(blp)
+    @blp.arguments(UserPatchSchema)
+    @blp.response(200, UserSchema)
+    def patch(self, data, user_id):
+        """Change some of name, email (re-verified), role and is_active (admins only)"""
+        me = viewer()
+        user = services.update_user(db.session, me, services.get_user(db.session, user_id), data)
+        return services.user_view(me, user)
+
+    @authenticated(blp)
+    @blp.response(204)
+    def delete(self, user_id):
+        """Delete a user with their profile and posts; their tokens stop working"""
+        services.delete_user(db.session, viewer(), services.get_user(db.session, user_id))

@@ -1,0 +1,182 @@
+"""Users: sign-up, reads with visibility, updates with permission checks, deletion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from webapp import validation
+from webapp.auth import services as auth_services
+from webapp.auth.passwords import passwords
+from webapp.auth.permissions import Permission, can, require
+from webapp.db import MAX_ID
+from webapp.errors import Conflict, Forbidden, Invalid, NotFound
+from webapp.users.models import ROLES, Profile, User
+
+PRIVATE_FIELDS = ("email", "is_active", "email_verified", "updated_at")
+ADMIN_FIELDS = ("role", "is_active")
+EDITABLE = ("name", "email", "role", "is_active")
+SORTS = {
+    "id": User.id, "name": User.name, "created_at": User.created_at,
+}
+EMAIL_TAKEN = "A user with this email already exists."
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+
+
+def sees_private(viewer: User | None, user: User) -> bool:
+    return can(viewer, Permission.VIEW_PRIVATE, user)
+
+
+def create_user(session: Session, *, name: str, email: str, password: str, role: str = "user") -> User:
+    fields = {}
+    validation.collect({
+        "name": lambda: fields.__setitem__("name", validation.name(name)),
+        "email": lambda: fields.__setitem__("email", validation.email(email)),
+        "password": lambda: validation.password(password),
+    })
+    if session.scalar(select(User.id).where(User.email == fields["email"])) is not None:
+        raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]})
+    user = User(name=fields["name"], email=fields["email"], role=role,
+                password_hash=passwords.hash(password), profile=Profile())
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]}) from None
+    return user
+
+
+def get_user(session: Session, user_id) -> User:
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):
+        raise NotFound("User not found.") from None
+    user = session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    if user is None:
+        raise NotFound("User not found.")
+    return user
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def users_query(viewer: User, *, q: str | None = None, sort: str = "id") -> Select:
+    """Users visible in lists, filtered by `q` and ordered by `sort` (`-` for descending)."""
+    stmt = select(User)
+    if q:
+        q = validation.text(q, max_len=100).strip()
+        pattern = f"%{_escape_like(q.lower())}%"
+        clause = func.lower(User.name).like(pattern, escape="\\")
+        if can(viewer, Permission.MANAGE_USERS):
+            clause = or_(clause, User.email.like(f"{_escape_like(q.lower())}%", escape="\\"))
+        stmt = stmt.where(clause)
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise Invalid("Validation failed.", errors={"sort": [f"Must be one of: {', '.join(sorted(SORTS))} (prefix - for descending)."]})
+    column = SORTS[key]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    tiebreak = User.id.desc() if sort.startswith("-") else User.id.asc()
+    return stmt.order_by(order, tiebreak) if key != "id" else stmt.order_by(order)
+
+
+def list_users(session: Session, viewer: User, *, q=None, sort="id", offset=0, limit=20) -> Page:
+    stmt = users_query(viewer, q=q, sort=sort)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    items = list(session.scalars(stmt.offset(offset).limit(limit)).unique())
+    return Page(items=items, total=total)
+
+
+def _admin_count(session: Session) -> int:
+    """Admins, with their rows locked on PostgreSQL so two demotions cannot race past one."""
+    return len(session.scalars(select(User.id).where(User.role == "admin").with_for_update()).all())
+
+
+def update_user(session: Session, actor: User, user: User, changes: dict, *, replace: bool = False) -> User:
+    """Apply `changes` (PUT when `replace`); role and is_active are for admins only."""
+    require(actor, Permission.EDIT_USER, user)
+    sent_admin_fields = [key for key in ADMIN_FIELDS if key in changes]
+    if sent_admin_fields and not can(actor, Permission.MANAGE_USERS):
+        raise Forbidden(f"Only admins may change {' and '.join(sent_admin_fields)}.")
+    if replace:
+        missing = [key for key in ("name", "email") if key not in changes]
+        if missing:
+            raise Invalid("Validation failed.", errors={key: ["Missing data for required field."] for key in missing})
+    clean = {}
+    checks = {}
+    if "name" in changes:
+        checks["name"] = lambda: clean.__setitem__("name", validation.name(changes["name"]))
+    if "email" in changes:
+        checks["email"] = lambda: clean.__setitem__("email", validation.email(changes["email"]))
+    if "role" in changes:
+        checks["role"] = lambda: clean.__setitem__("role", _role(changes["role"]))
+    if "is_active" in changes:
+        checks["is_active"] = lambda: clean.__setitem__("is_active", _flag(changes["is_active"]))
+    validation.collect(checks)
+
+    demoting = (clean.get("role", user.role) != "admin" or clean.get("is_active", user.is_active) is False)
+    if user.role == "admin" and demoting and _admin_count(session) <= 1:
+        raise Conflict("The last admin cannot be demoted or deactivated.")
+    if "email" in clean and clean["email"] != user.email:
+        if session.scalar(select(User.id).where(User.email == clean["email"], User.id != user.id)):
+            raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]})
+        user.email = clean["email"]
+        user.email_verified = None
+    for key in ("name", "role", "is_active"):
+        if key in clean:
+            setattr(user, key, clean[key])
+    if clean.get("is_active") is False:
+        auth_services.revoke_sessions(session, user.id)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]}) from None
+    return user
+
+
+def _role(value) -> str:
+    if value not in ROLES:
+        raise Invalid(f"Must be one of: {', '.join(ROLES)}.")
+    return value
+
+
+def _flag(value) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid("Not a valid boolean.")
+    return value
+
+
+def delete_user(session: Session, actor: User, user: User) -> None:
+    """Delete a user with their profile, posts and sessions; never the last admin."""
+    require(actor, Permission.DELETE_USER, user)
+    if user.role == "admin" and _admin_count(session) <= 1:
+        raise Conflict("The last admin cannot be deleted.")
+    auth_services.revoke_sessions(session, user.id)
+    session.delete(user)
+    session.commit()
+
+
+def profile_view(profile: Profile | None) -> dict:
+    if profile is None:
+        return {"first_name": "", "last_name": "", "bio": "", "avatar_url": None}
+    return {"first_name": profile.first_name, "last_name": profile.last_name,
+            "bio": profile.bio, "avatar_url": None}
+
+
+def user_view(viewer: User | None, user: User) -> dict:
+    """The fields of `user` that `viewer` may see: the one visibility rule for both doors."""
+    body = {"id": user.id, "name": user.name, "role": user.role,
+            "created_at": user.created_at, "profile": profile_view(user.profile)}
+    if sees_private(viewer, user):
+        body.update(email=user.email, is_active=user.is_active,
+                    email_verified=user.email_verified, updated_at=user.updated_at)
+    return body
