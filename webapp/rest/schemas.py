@@ -5,6 +5,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from webapp import validation
+from webapp.errors import Invalid
 from webapp.users.models import ROLES
 from webapp.users.services import SORTS
 
@@ -14,8 +15,27 @@ class Schema(ma.Schema):
         ordered = True
 
 
-def text_field(*, required=False, min_len=0, max_len=validation.TEXT_MAX, **kwargs):
-    return fields.String(required=required, validate=validate.Length(min=min_len, max=max_len), **kwargs)
+def text_field(*, required=False, min_len=0, max_len=validation.TEXT_MAX, check=None, **kwargs):
+    validators = [validate.Length(min=min_len, max=max_len)]
+    if check:
+        validators.append(rule(check))
+    return fields.String(required=required, validate=validators, **kwargs)
+
+
+def rule(check):
+    """A marshmallow validator running the domain's own rule, so both doors say the same."""
+    def validator(value):
+        try:
+            check(value)
+        except Invalid as exc:
+            raise ma.ValidationError(exc.message) from None
+    return validator
+
+
+def email_field(**kwargs):
+    """Normalised (trimmed, lower-cased) by the service; checked here too, to report every field at once."""
+    return fields.String(validate=rule(validation.email), metadata={"format": "email", "maxLength": validation.EMAIL_MAX},
+                         **kwargs)
 
 
 class ProfileSchema(Schema):
@@ -40,21 +60,21 @@ class UserSchema(Schema):
 
 
 class SignupSchema(Schema):
-    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX)
-    email = fields.Email(required=True, validate=validate.Length(max=validation.EMAIL_MAX))
+    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX, check=validation.name)
+    email = email_field(required=True)
     password = text_field(required=True, min_len=validation.PASSWORD_MIN, max_len=validation.PASSWORD_MAX)
 
 
 class UserPatchSchema(Schema):
-    name = text_field(min_len=1, max_len=validation.NAME_MAX)
-    email = fields.Email(validate=validate.Length(max=validation.EMAIL_MAX))
+    name = text_field(min_len=1, max_len=validation.NAME_MAX, check=validation.name)
+    email = email_field()
     role = fields.String(validate=validate.OneOf(ROLES), metadata={"description": "Admins only."})
     is_active = fields.Boolean(metadata={"description": "Admins only."})
 
 
 class UserPutSchema(UserPatchSchema):
-    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX)
-    email = fields.Email(required=True, validate=validate.Length(max=validation.EMAIL_MAX))
+    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX, check=validation.name)
+    email = email_field(required=True)
 
 
 SORT_CHOICES = [key for name in SORTS for key in (name, f"-{name}")]
