@@ -1,6 +1,7 @@
 """The small routes around the APIs: health, vendored browser assets, static files."""
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 from flask import abort, current_app, jsonify, send_from_directory
@@ -55,7 +56,8 @@ def ready():
 
 def vendor(package: str, filename: str):
     prefix = VENDOR_PACKAGES.get(package)
-    if prefix is None or not filename.startswith(prefix):
+    filename = posixpath.normpath(filename)
+    if prefix is None or not filename.startswith(prefix) or filename.startswith(".."):
         abort(404)
     root = Path(current_app.config["VENDOR_ASSETS_DIR"]) / package
     return send_from_directory(root, filename, max_age=86400)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 
+import marshmallow as ma
 from flask import current_app
-from flask_smorest import Api
+from flask_smorest import Api, pagination
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
@@ -47,6 +48,23 @@ def flatten(errors) -> dict:
         else:
             flat[location] = messages
     return flat
+
+
+MAX_PAGE = 1_000_000
+_smorest_page_schema = pagination._pagination_parameters_schema_factory
+
+
+def _bounded_page_schema(def_page, def_page_size, def_max_page_size):
+    """flask-smorest leaves `page` unbounded; a page past 64 bits would reach the database."""
+    base = _smorest_page_schema(def_page, def_page_size, def_max_page_size)
+
+    class PaginationParametersSchema(base):
+        page = ma.fields.Integer(load_default=def_page, validate=ma.validate.Range(min=1, max=MAX_PAGE))
+
+    return PaginationParametersSchema
+
+
+pagination._pagination_parameters_schema_factory = _bounded_page_schema
 
 
 class RestApi(Api):
