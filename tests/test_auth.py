@@ -102,7 +102,7 @@ def test_password_change_checks_the_current_password(client, token, make_user):
     user = make_user()
     response = client.post("/api/v1/auth/password", json={"current_password": "not it at all", "new_password": "brand new secret"},
                            headers={"Authorization": f"Bearer {token(user)}"})
-    assert response.status_code == 422
+    assert response.status_code == 403
     assert "current_password" in response.get_json()["errors"]
 
 

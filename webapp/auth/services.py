@@ -13,7 +13,7 @@ from webapp.auth.models import AuthSession
 from webapp.auth.passwords import passwords
 from webapp.auth.tokens import decode_refresh, issue_pair, new_jti
 from webapp.db import utcnow
-from webapp.errors import Invalid, Unauthenticated
+from webapp.errors import Forbidden, Invalid, Unauthenticated
 from webapp.users.models import User
 
 LOGIN_FAILED = "Invalid email or password."
@@ -107,7 +107,8 @@ def logout(session: Session, user: User, sid: str) -> None:
 def change_password(session: Session, user: User, sid: str, current: str, new: str) -> None:
     """Set a new password and sign out every other session of the user."""
     if not passwords.verify(user.password_hash, current or ""):
-        raise Invalid("Validation failed.", errors={"current_password": ["Wrong password."]})
+        # 403, not 422: the request is well-formed but the caller has not proven it is them.
+        raise Forbidden("The current password is wrong.", errors={"current_password": ["Wrong password."]})
     validation.collect({"new_password": lambda: validation.password(new)})
     user.password_hash = passwords.hash(new)
     revoke_sessions(session, user.id, keep=sid)

@@ -68,6 +68,14 @@ pagination._pagination_parameters_schema_factory = _bounded_page_schema
 
 
 class RestApi(Api):
+    def _register_pagination_header(self):
+        # The header holds a JSON object; OpenAPI's header "schema" would mean a comma list.
+        self.spec.components.header("PAGINATION", {
+            "description": "Pagination metadata as JSON: total, total_pages, first_page, last_page, "
+                           "page, previous_page, next_page.",
+            "schema": {"type": "string"},
+        }, lazy=True)
+
     def _register_error_handlers(self):
         super()._register_error_handlers()
         self._app.register_error_handler(domain.DomainError, self.handle_domain_error)

@@ -27,7 +27,7 @@ class Login(MethodView):
 @blp.route("/refresh")
 class Refresh(MethodView):
     @blp.doc(security=[{}, *BEARER])
-    @blp.arguments(RefreshSchema)
+    @blp.arguments(RefreshSchema, required=False)
     @blp.response(200, TokenSchema)
     def post(self, data):
         """Swap a refresh token (bearer or body) for a new pair; the old one is spent"""

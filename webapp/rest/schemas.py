@@ -15,11 +15,26 @@ class Schema(ma.Schema):
         ordered = True
 
 
-def text_field(*, required=False, min_len=0, max_len=validation.TEXT_MAX, check=None, **kwargs):
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+
+
+def text_field(*, required=False, min_len=0, max_len=validation.TEXT_MAX, check=None, pattern=NO_NUL, **kwargs):
+    """A string with its limits in OpenAPI (length, no NUL) and, optionally, the domain's rule."""
     validators = [validate.Length(min=min_len, max=max_len)]
     if check:
         validators.append(rule(check))
-    return fields.String(required=required, validate=validators, **kwargs)
+    metadata = {"pattern": pattern, **kwargs.pop("metadata", {})}
+    return fields.String(required=required, validate=validators, metadata=metadata, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: 0, 1, "yes" and friends are type errors, not booleans."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def rule(check):
@@ -60,20 +75,20 @@ class UserSchema(Schema):
 
 
 class SignupSchema(Schema):
-    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX, check=validation.name)
+    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX, check=validation.name, pattern=NOT_BLANK)
     email = email_field(required=True)
     password = text_field(required=True, min_len=validation.PASSWORD_MIN, max_len=validation.PASSWORD_MAX)
 
 
 class UserPatchSchema(Schema):
-    name = text_field(min_len=1, max_len=validation.NAME_MAX, check=validation.name)
+    name = text_field(min_len=1, max_len=validation.NAME_MAX, check=validation.name, pattern=NOT_BLANK)
     email = email_field()
     role = fields.String(validate=validate.OneOf(ROLES), metadata={"description": "Admins only."})
-    is_active = fields.Boolean(metadata={"description": "Admins only."})
+    is_active = StrictBoolean(metadata={"description": "Admins only."})
 
 
 class UserPutSchema(UserPatchSchema):
-    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX, check=validation.name)
+    name = text_field(required=True, min_len=1, max_len=validation.NAME_MAX, check=validation.name, pattern=NOT_BLANK)
     email = email_field(required=True)
 
 

@@ -65,7 +65,7 @@ class UserById(MethodView):
         return services.user_view(me, user)
 
     @authenticated(blp)
-    @blp.arguments(UserPatchSchema)
+    @blp.arguments(UserPatchSchema, required=False)
     @blp.response(200, UserSchema)
     def patch(self, data, user_id):
         """Change some of name, email (re-verified), role and is_active (admins only)"""
