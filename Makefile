@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test migrate worker bench clean
+.PHONY: install run test migrate fuzz clean
 
 $(STAMP): setup.cfg pyproject.toml package.json
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -29,3 +29,6 @@ test: $(STAMP)  ## the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 
 clean:
 	rm -rf $(VENV) node_modules
+
+fuzz: $(STAMP)  ## schemathesis against a live gunicorn: REST (all checks, all modes) and GraphQL
+	bash tests/fuzz/run.sh

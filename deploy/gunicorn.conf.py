@@ -16,3 +16,6 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 preload_app = False
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+# gunicorn ≥ 27 opens a control socket in $HOME by default; several instances on one host
+# would fight over it, and nothing here uses it.
+control_socket_disable = True

@@ -13,6 +13,12 @@ export RATELIMIT_ENABLED=false
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
+if [ -n "${FUZZ_DATABASE_URL:-}" ]; then  # a throw-away run: start from an empty schema
+  "$BIN/python" -c 'import os, sqlalchemy as sa
+e = sa.create_engine(os.environ["DATABASE_URL"])
+with e.begin() as c:
+    c.execute(sa.text("DROP SCHEMA public CASCADE")); c.execute(sa.text("CREATE SCHEMA public"))'
+fi
 "$BIN/flask" --app wsgi db upgrade >/dev/null 2>&1
 "$BIN/flask" --app wsgi create-admin --email fuzz-admin@example.com --name "Fuzz Admin" --password "fuzz admin password"
 "$BIN/gunicorn" -c deploy/gunicorn.conf.py -b "127.0.0.1:$port" wsgi:app >"$work/gunicorn.log" 2>&1 &
