@@ -92,6 +92,10 @@ class BaseConfig:
     DOCS_ENABLED = env("DOCS_ENABLED", True, to_bool)
     VENDOR_ASSETS_DIR = env("VENDOR_ASSETS_DIR", str(ROOT / "node_modules"))
     LOG_LEVEL = env("LOG_LEVEL", "INFO")
+    CORS_ORIGINS = env("CORS_ORIGINS", [], to_list)
+    DOCS_USERNAME = env("DOCS_USERNAME", "")
+    DOCS_PASSWORD = env("DOCS_PASSWORD", "")
+    HSTS = env("HSTS", False, to_bool)
 
     def __init__(self):
         for key in dir(type(self)):
@@ -140,6 +144,12 @@ class ProductionConfig(BaseConfig):
     ENV_NAME = "production"
     GRAPHQL_IDE = env("GRAPHQL_IDE", False, to_bool)
     DOCS_ENABLED = env("DOCS_ENABLED", False, to_bool)
+    HSTS = env("HSTS", True, to_bool)
+
+    def __init__(self):
+        super().__init__()
+        if self.DOCS_USERNAME and self.DOCS_PASSWORD:  # docs and GraphiQL behind basic auth
+            self.DOCS_ENABLED = self.GRAPHQL_IDE = True
 
     def _missing_secret(self, name: str) -> str:
         return ""  # never invent secrets in production: an empty one fails check()

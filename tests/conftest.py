@@ -41,7 +41,8 @@ def app(tmp_path_factory):
         reset_schema(db.engine)
         upgrade()
     yield app
-    db.engine.dispose()
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

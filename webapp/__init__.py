@@ -1,7 +1,6 @@
 """Delta's application factory: config → extensions → REST → GraphQL → the small routes."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from flask import Flask
@@ -21,7 +20,9 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
     app.config.from_mapping(config.as_flask())
     app.config.update(_library_settings(app.config))
     app.json.sort_keys = False
-    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    from webapp import observability, security
+
+    observability.configure_logging(app.config["LOG_LEVEL"])
 
     from webapp.auth import tokens  # noqa: F401  (registers the JWT loaders)
     from webapp.auth.passwords import passwords
@@ -41,6 +42,8 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
     register_blueprints(api)
     register_graphql(app)
     site.init_app(app)
+    observability.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
     return app
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from webapp import errors
 from webapp.extensions import db
@@ -25,7 +25,10 @@ def alembic_config():
     root = Path(__file__).resolve().parent.parent / "migrations"
     config = Config(str(root / "alembic.ini"))
     config.set_main_option("script_location", str(root))
-    config.attributes["engine"] = db.engine
+    from flask import has_app_context
+
+    if has_app_context():
+        config.attributes["engine"] = db.engine
     return config
 
 
@@ -61,6 +64,7 @@ def db_current():
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from flask import current_app
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -51,23 +52,27 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class AppSession(Session):
+    """A session bound to the engine of the app in context, so several apps can coexist."""
+
+    def get_bind(self, *args, **kwargs):
+        return current_app.extensions["database"]
+
+
 class Database:
     def __init__(self):
-        self.engine: Engine | None = None
-        self.session = scoped_session(sessionmaker(expire_on_commit=False))
+        self.session = scoped_session(sessionmaker(class_=AppSession, expire_on_commit=False))
 
     def init_app(self, app) -> None:
-        self.engine = make_engine(app.config)
-        self.session.configure(bind=self.engine)
-        app.extensions["database"] = self
+        app.extensions["database"] = make_engine(app.config)
+        app.teardown_appcontext(self._remove_session)
 
-        @app.teardown_appcontext
-        def _remove_session(exc):
-            self.session.remove()
+    def _remove_session(self, exc=None):
+        self.session.remove()
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.engine is not None and self.engine.dialect.name == "sqlite"
+    def engine(self) -> Engine:
+        return current_app.extensions["database"]
 
 
 def make_engine(config) -> Engine:

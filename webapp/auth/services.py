@@ -13,7 +13,7 @@ from webapp.auth.models import AuthSession
 from webapp.auth.passwords import passwords
 from webapp.auth.tokens import decode_refresh, issue_pair, new_jti
 from webapp.db import utcnow
-from webapp.errors import Forbidden, Invalid, Unauthenticated
+from webapp.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from webapp.users.models import User
 
 LOGIN_FAILED = "Invalid email or password."
@@ -112,4 +112,31 @@ def change_password(session: Session, user: User, sid: str, current: str, new: s
     validation.collect({"new_password": lambda: validation.password(new)})
     user.password_hash = passwords.hash(new)
     revoke_sessions(session, user.id, keep=sid)
+    session.commit()
+
+
+def list_sessions(session: Session, user: User, current_sid: str | None) -> list[dict]:
+    """The user's live sessions (one per refresh family), newest first, the current one flagged."""
+    rows = session.scalars(
+        select(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None),
+               AuthSession.expires_at > utcnow())
+        .order_by(AuthSession.created_at.desc())
+        .limit(100)
+    )
+    return [{"id": row.id, "created_at": row.created_at, "last_used_at": row.last_used_at,
+             "user_agent": row.user_agent, "ip": row.ip, "current": row.id == current_sid}
+            for row in rows]
+
+
+def revoke_session(session: Session, user: User, sid: str) -> None:
+    """Sign one of the user's own sessions out at once; someone else's is simply not found."""
+    revoked = session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == sid, AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
+    if not revoked:
+        session.rollback()
+        raise NotFound("Session not found.")
     session.commit()

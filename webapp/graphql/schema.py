@@ -9,7 +9,7 @@ from strawberry.types import Info
 from webapp.auth import services as auth_services
 from webapp.extensions import db
 from webapp.graphql.errors import DeltaSchema
-from webapp.graphql.types import CreateUserInput, TokenPair, UpdateUserInput, User
+from webapp.graphql.types import CreateUserInput, Session, TokenPair, UpdateUserInput, User
 from webapp.users import services as users
 
 MAX_LIMIT = 100
@@ -50,6 +50,11 @@ class Query:
         page = users.list_users(db.session, viewer, q=query, offset=0, limit=clamp(limit))
         return [User.from_view(users.user_view(viewer, user)) for user in page.items]
 
+    @strawberry.field(description="The caller's signed-in sessions (one per refresh family), newest first.")
+    def sessions(self, info: Info) -> list[Session]:
+        viewer = info.context.require_viewer()
+        return [Session(**row) for row in auth_services.list_sessions(db.session, viewer, info.context.session_id)]
+
 
 @strawberry.type
 class Mutation:
@@ -82,6 +87,12 @@ class Mutation:
     def logout(self, info: Info) -> bool:
         viewer = info.context.require_viewer()
         auth_services.logout(db.session, viewer, info.context.session_id)
+        return True
+
+    @strawberry.mutation(description="Sign one of the caller's sessions out at once.")
+    def revoke_session(self, info: Info, id: str) -> bool:
+        viewer = info.context.require_viewer()
+        auth_services.revoke_session(db.session, viewer, id)
         return True
 
 

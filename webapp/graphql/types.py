@@ -57,3 +57,15 @@ class UpdateUserInput:
     def changes(self) -> dict:
         """Only the fields the client sent, as the service's `changes` mapping."""
         return {key: value for key, value in vars(self).items() if value is not strawberry.UNSET}
+
+
+@strawberry.type
+class Session:
+    """A signed-in session: one refresh-token family."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    user_agent: str
+    ip: str
+    current: bool

@@ -1,0 +1,41 @@
+"""/api/v1/users/me/sessions: the caller's signed-in sessions, and signing one out."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields
+
+from webapp.auth import services
+from webapp.extensions import db
+from webapp.rest.common import authenticated, session_id, viewer
+from webapp.rest.schemas import Schema
+
+PREFIX = "/users/me/sessions"
+blp = Blueprint("sessions", __name__, description="Where the caller is signed in.")
+
+
+class SessionSchema(Schema):
+    id = fields.String()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(metadata={"description": "Sign-in or last token refresh."})
+    user_agent = fields.String()
+    ip = fields.String()
+    current = fields.Boolean(metadata={"description": "The session of the token making this request."})
+
+
+@blp.route("")
+class Sessions(MethodView):
+    @authenticated(blp)
+    @blp.response(200, SessionSchema(many=True))
+    def get(self):
+        """The caller's live sessions, one per refresh-token family (at most 100, newest first)"""
+        return services.list_sessions(db.session, viewer(), session_id())
+
+
+@blp.route("/<string(length=32):sid>")
+class SessionById(MethodView):
+    @authenticated(blp)
+    @blp.response(204)
+    def delete(self, sid):
+        """Sign that session out at once: its access and refresh tokens stop working"""
+        services.revoke_session(db.session, viewer(), sid)

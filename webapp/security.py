@@ -1,0 +1,69 @@
+"""Response hardening: security headers on everything, CORS from configuration, docs behind auth.
+
+JSON answers get a CSP that allows nothing; the docs pages and GraphiQL get one that allows
+only this origin's scripts (their assets are served locally) plus the inline styles that
+Swagger UI, ReDoc and GraphiQL inject at run time.
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+
+from flask import current_app, request
+from flask_cors import CORS
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+DOC_PATHS = ("/docs", "/redoc", "/openapi.json")
+
+
+def init_app(app) -> None:
+    origins = app.config.get("CORS_ORIGINS") or []
+    if origins:
+        CORS(app, origins=origins, supports_credentials=False, max_age=600,
+             expose_headers=["X-Pagination", "ETag", "Location", "X-Request-ID", "Retry-After"])
+    app.before_request(_guard_docs)
+    app.after_request(_headers)
+
+
+def _is_doc_request() -> bool:
+    path = request.path
+    if path.startswith(DOC_PATHS):
+        return True
+    return path == "/graphql" and request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+
+
+def _guard_docs():
+    """With DOCS_USERNAME/DOCS_PASSWORD set, the docs and GraphiQL need HTTP basic auth."""
+    username, password = current_app.config.get("DOCS_USERNAME"), current_app.config.get("DOCS_PASSWORD")
+    if not (username and password) or not _is_doc_request():
+        return None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Basic "):
+        try:
+            given_user, _, given_password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            given_user = given_password = ""
+        if hmac.compare_digest(given_user.encode(), username.encode()) & \
+                hmac.compare_digest(given_password.encode(), password.encode()):
+            return None
+    return ({"code": 401, "status": "Unauthorized", "message": "The documentation needs a login."}, 401,
+            {"WWW-Authenticate": 'Basic realm="Delta docs", charset="UTF-8"'})
+
+
+def _headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    html = response.mimetype == "text/html"
+    headers.setdefault("Content-Security-Policy", PAGE_CSP if html else API_CSP)
+    if current_app.config.get("HSTS"):
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if "Authorization" in request.headers and "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"  # answers to a signed-in caller are private
+        headers.add("Vary", "Authorization")
+    return response
