@@ -9,11 +9,11 @@ FLASK := $(BIN)/flask --app wsgi
 
 .PHONY: install run test migrate fuzz clean
 
-$(STAMP): setup.cfg pyproject.toml package.json
+$(STAMP): setup.cfg pyproject.toml package.json package-lock.json
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	npm install --no-audit --no-fund --omit=dev --ignore-scripts --silent
+	npm ci --no-audit --no-fund --omit=dev --ignore-scripts --silent
 	touch $(STAMP)
 
 install: $(STAMP)  ## the virtualenv with the app, its dev tools and the docs' browser assets

@@ -1,6 +1,13 @@
 """gunicorn settings, read from the environment so one file serves laptops and hosts."""
 import multiprocessing
 import os
+import shutil
+import tempfile
+
+# prometheus-client's multiprocess mode: every worker writes its samples under this folder
+# and /metrics sums them. It must be set before the app (and prometheus_client) is imported.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="delta-metrics-")
 
 bind = os.environ.get("BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
@@ -19,3 +26,16 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
 # gunicorn ≥ 27 opens a control socket in $HOME by default; several instances on one host
 # would fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Start each master with empty metric files (a restart must not double-count)."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

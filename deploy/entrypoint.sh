@@ -1,0 +1,15 @@
+#!/bin/sh
+# web: migrate, then hand the process to gunicorn. worker/beat: Celery. Anything else runs as given.
+set -e
+case "${1:-web}" in
+  web)
+    flask --app wsgi db upgrade
+    exec gunicorn --config deploy/gunicorn.conf.py --bind "0.0.0.0:${PORT:-8000}" wsgi:app ;;
+  worker)
+    shift
+    exec celery -A tasks.worker worker --loglevel "${LOG_LEVEL:-INFO}" -Q "${CELERY_QUEUES:-email,heavy}" "$@" ;;
+  beat)
+    exec celery -A tasks.worker beat --loglevel "${LOG_LEVEL:-INFO}" --schedule /tmp/celerybeat-schedule ;;
+  *)
+    exec "$@" ;;
+esac
