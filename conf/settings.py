@@ -89,6 +89,9 @@ class BaseConfig:
 
     MAX_PAGE_SIZE = 100
     GRAPHQL_IDE = env("GRAPHQL_IDE", True, to_bool)
+    GRAPHQL_MAX_DEPTH = env("GRAPHQL_MAX_DEPTH", 10, int)
+    GRAPHQL_MAX_ALIASES = env("GRAPHQL_MAX_ALIASES", 30, int)
+    GRAPHQL_MAX_TOKENS = env("GRAPHQL_MAX_TOKENS", 2000, int)
     DOCS_ENABLED = env("DOCS_ENABLED", True, to_bool)
     VENDOR_ASSETS_DIR = env("VENDOR_ASSETS_DIR", str(ROOT / "node_modules"))
     LOG_LEVEL = env("LOG_LEVEL", "INFO")

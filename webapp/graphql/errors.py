@@ -80,7 +80,7 @@ class ErrorCodes(SchemaExtension):
 class DeltaSchema(strawberry.Schema):
     def __init__(self, *args, production: bool = False, **kwargs):
         codes = type("ProductionErrorCodes" if production else "ErrorCodes", (ErrorCodes,),
-                     {"production": production})
+                     {"production": production})  # a class: strawberry builds one per request
         kwargs.setdefault("extensions", [])
         kwargs["extensions"] = [*kwargs["extensions"], codes]
         super().__init__(*args, **kwargs)

@@ -4,6 +4,15 @@ from __future__ import annotations
 from typing import Optional
 
 import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from webapp.auth import services as auth_services
@@ -96,5 +105,18 @@ class Mutation:
         return True
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
-    return DeltaSchema(query=Query, mutation=Mutation, production=production)
+def build_schema(*, production: bool = False, max_depth: int = 10, max_aliases: int = 30,
+                 max_tokens: int = 2000) -> strawberry.Schema:
+    """The schema with abuse limits checked before execution, and parse/validation caches."""
+    extensions = [
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
+    config = StrawberryConfig(disable_field_suggestions=production)
+    return DeltaSchema(query=Query, mutation=Mutation, production=production, extensions=extensions,
+                       config=config)
