@@ -99,6 +99,15 @@ class BaseConfig:
     DOCS_USERNAME = env("DOCS_USERNAME", "")
     DOCS_PASSWORD = env("DOCS_PASSWORD", "")
     HSTS = env("HSTS", False, to_bool)
+    TRUSTED_PROXIES = env("TRUSTED_PROXIES", 0, int)
+    RATELIMIT_ENABLED = env("RATELIMIT_ENABLED", True, to_bool)
+    RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "300/minute")
+    RATELIMIT_LOGIN_IP = env("RATELIMIT_LOGIN_IP", "20/minute")
+    RATELIMIT_LOGIN_EMAIL = env("RATELIMIT_LOGIN_EMAIL", "10/minute")
+    RATELIMIT_LOGIN_FAILURES = env("RATELIMIT_LOGIN_FAILURES", "10/15 minutes")
+    RATELIMIT_SIGNUP_IP = env("RATELIMIT_SIGNUP_IP", "20/hour")
+    RATELIMIT_PASSWORD_RESET_IP = env("RATELIMIT_PASSWORD_RESET_IP", "10/hour")
+    RATELIMIT_VERIFY_RESEND = env("RATELIMIT_VERIFY_RESEND", "5/hour")
 
     def __init__(self):
         for key in dir(type(self)):
@@ -139,6 +148,10 @@ class TestingConfig(BaseConfig):
     # Cheap hashes keep the suite fast; production's parameters are tested separately.
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_KIB = 1024
+    # The suite signs in hundreds of times from one address; the limits' own tests set low ones.
+    RATELIMIT_DEFAULT = RATELIMIT_LOGIN_IP = RATELIMIT_LOGIN_EMAIL = "100000/minute"
+    RATELIMIT_LOGIN_FAILURES = RATELIMIT_SIGNUP_IP = "100000/minute"
+    RATELIMIT_PASSWORD_RESET_IP = RATELIMIT_VERIFY_RESEND = "100000/minute"
 
     DATABASE_URL = env("TEST_DATABASE_URL", "")
 

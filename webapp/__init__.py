@@ -26,24 +26,24 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
 
     from webapp.auth import tokens  # noqa: F401  (registers the JWT loaders)
     from webapp.auth.passwords import passwords
-    from webapp.extensions import api, cache, db, jwt, limiter
+    from webapp.extensions import api, cache, db, jwt
 
     db.init_app(app)
     passwords.init_app(app)
     jwt.init_app(app)
     cache.init_app(app)
-    limiter.init_app(app)
     api.init_app(app, spec_kwargs=_spec_kwargs())
 
     from webapp.rest import register_blueprints
     from webapp.graphql import register_graphql
-    from webapp import cli, site
+    from webapp import cli, ratelimit, site
 
     register_blueprints(api)
     register_graphql(app)
     site.init_app(app)
     observability.init_app(app)
     security.init_app(app)
+    ratelimit.init_app(app)
     cli.init_app(app)
     return app
 
@@ -81,9 +81,6 @@ def _library_settings(config) -> dict:
         "CACHE_REDIS_URL": redis_url or None,
         "CACHE_DEFAULT_TIMEOUT": 300,
         "CACHE_KEY_PREFIX": "delta:cache:",
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_ENABLED": True,
-        "RATELIMIT_HEADERS_ENABLED": True,
     }
 
 

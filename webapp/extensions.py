@@ -1,8 +1,6 @@
 """Extensions, created once and unbound; `create_app` attaches them. Imports nothing of the app."""
 from flask_caching import Cache
 from flask_jwt_extended import JWTManager
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 
 from webapp.db import Database
 from webapp.rest.api import RestApi
@@ -11,4 +9,5 @@ db = Database()
 api = RestApi()
 jwt = JWTManager()
 cache = Cache()
-limiter = Limiter(key_func=get_remote_address)
+# The rate limiter is built per app in webapp/ratelimit.py: flask-limiter keeps its storage
+# on the instance, and tests run apps with different limits side by side.

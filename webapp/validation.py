@@ -1,6 +1,8 @@
 """Input rules shared by both doors: services call these, schemas document the same limits."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from marshmallow import ValidationError, validate
 
 from webapp.errors import Invalid
@@ -59,4 +61,14 @@ def password(value) -> str:
     value = text(value, max_len=10 * PASSWORD_MAX)
     if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
         raise Invalid(f"Length must be between {PASSWORD_MIN} and {PASSWORD_MAX}.")
+    if value.lower() in _common_passwords():
+        raise Invalid("This password is too common; choose another.")
     return value
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords (the list zxcvbn ships)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])

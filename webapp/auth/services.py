@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from webapp import validation
+from webapp import ratelimit, validation
 from webapp.auth.models import AuthSession
 from webapp.auth.passwords import passwords
 from webapp.auth.tokens import decode_refresh, issue_pair, new_jti
@@ -37,13 +37,19 @@ def _start_session(session: Session, user: User, user_agent: str, ip: str) -> Au
 
 def login(session: Session, email: str, password: str, *, user_agent: str = "", ip: str = "") -> dict:
     """Same answer and about the same time for an unknown email and a wrong password."""
+    limits = ratelimit.guard()
+    limits.hit("RATELIMIT_LOGIN_IP", ip or "unknown")
     try:
         email = validation.email(email)
     except Invalid:
         email = None
+    account = email or "invalid"
+    limits.hit("RATELIMIT_LOGIN_EMAIL", account)
+    limits.check("RATELIMIT_LOGIN_FAILURES", account)  # counted per account: rotating IPs does not help
     user = session.scalar(select(User).where(User.email == email)) if email else None
     ok = passwords.verify(user.password_hash if user else None, password or "")
     if not ok or user is None or not user.is_active:
+        limits.hit("RATELIMIT_LOGIN_FAILURES", account)
         raise Unauthenticated(LOGIN_FAILED)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(password)

@@ -69,7 +69,8 @@ class Query:
 class Mutation:
     @strawberry.mutation(description="Sign up; a verification email is queued.")
     def create_user(self, info: Info, input: CreateUserInput) -> User:
-        user = users.create_user(db.session, name=input.name, email=input.email, password=input.password)
+        user = users.create_user(db.session, name=input.name, email=input.email, password=input.password,
+                                 ip=info.context.client_facts["ip"])
         return User.from_view(users.user_view(user, user))
 
     @strawberry.mutation

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, request
 from flask_smorest import Api, pagination
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -84,6 +84,10 @@ class RestApi(Api):
         self._app.register_error_handler(Exception, self.handle_unexpected)
 
     def handle_http_exception(self, error: HTTPException):
+        if error.code == 429 and request.path == "/graphql":
+            body = {"data": None, "errors": [{"message": "Too many requests.",
+                                              "extensions": {"code": "RATE_LIMITED"}}]}
+            return body, 429
         data = getattr(error, "data", None) or {}
         errors = data.get("errors") or data.get("messages")
         if errors:

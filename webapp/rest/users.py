@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from webapp.extensions import db
-from webapp.rest.common import authenticated, viewer
+from webapp.rest.common import authenticated, client_facts, viewer
 from webapp.rest.schemas import SignupSchema, UserListArgs, UserPatchSchema, UserPutSchema, UserSchema
 from webapp.users import services
 
@@ -19,7 +19,7 @@ class Users(MethodView):
     @blp.response(201, UserSchema)
     def post(self, data):
         """Sign up; a verification email is queued"""
-        user = services.create_user(db.session, **data)
+        user = services.create_user(db.session, **data, ip=client_facts()["ip"])
         return services.user_view(user, user)
 
     @authenticated(blp)

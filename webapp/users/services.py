@@ -7,7 +7,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from webapp import validation
+from webapp import ratelimit, validation
 from webapp.auth import services as auth_services
 from webapp.auth.passwords import passwords
 from webapp.auth.permissions import Permission, can, require
@@ -34,7 +34,11 @@ def sees_private(viewer: User | None, user: User) -> bool:
     return can(viewer, Permission.VIEW_PRIVATE, user)
 
 
-def create_user(session: Session, *, name: str, email: str, password: str, role: str = "user") -> User:
+def create_user(session: Session, *, name: str, email: str, password: str, role: str = "user",
+                ip: str | None = None) -> User:
+    """Sign a user up; `ip` (from either door) is counted against the sign-up limit."""
+    if ip is not None:
+        ratelimit.guard().hit("RATELIMIT_SIGNUP_IP", ip)
     fields = {}
     validation.collect({
         "name": lambda: fields.__setitem__("name", validation.name(name)),

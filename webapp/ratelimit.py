@@ -1,0 +1,167 @@
+"""Rate limits, shared by every worker and host through Redis (in-process on the embedded default).
+
+Two layers, one storage:
+- flask-limiter's default limit on every request, keyed by the signed-in user (or the IP when
+  anonymous); a GraphQL request costs more the more fields and depth its document has.
+- `guard(name, key)`: named limits the services' callers check for sensitive actions — login per
+  IP, per email and failed logins per account; sign-up, password reset and verification resend.
+  Both doors call it, so GraphQL is limited exactly like REST.
+
+When Redis is unreachable both layers fall back to per-process memory: limits get looser (each
+process counts alone) but never vanish, and the API keeps answering. The Limiter is built per app
+(flask-limiter keeps its storage on the instance), so tests can run apps with other limits.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+
+from flask import current_app, g, jsonify, request
+from flask_jwt_extended import decode_token
+from flask_limiter import Limiter
+from limits import parse
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from prometheus_client import Counter
+
+from webapp.errors import RateLimited
+
+log = logging.getLogger("webapp.ratelimit")
+REJECTIONS = Counter("delta_rate_limit_rejections_total", "Requests refused by a rate limit", ["limit"])
+
+# setting name → (default, what it keys on)
+LIMITS = {
+    "RATELIMIT_DEFAULT": ("300/minute", "user id, else IP: every request"),
+    "RATELIMIT_LOGIN_IP": ("20/minute", "IP: login attempts"),
+    "RATELIMIT_LOGIN_EMAIL": ("10/minute", "email: login attempts"),
+    "RATELIMIT_LOGIN_FAILURES": ("10/15 minutes", "account: failed logins (then locked for the window)"),
+    "RATELIMIT_SIGNUP_IP": ("20/hour", "IP: sign-ups"),
+    "RATELIMIT_PASSWORD_RESET_IP": ("10/hour", "IP: password-reset requests"),
+    "RATELIMIT_VERIFY_RESEND": ("5/hour", "user: verification email resends"),
+}
+
+
+def caller_key() -> str:
+    """The signed-in user's id from the bearer token (signature checked, no database), else the IP."""
+    cached = g.get("ratelimit_key")
+    if cached:
+        return cached
+    key = f"ip:{request.remote_addr}"
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        try:
+            key = f"user:{decode_token(header[7:].strip())['sub']}"
+        except Exception:
+            pass
+    g.ratelimit_key = key
+    return key
+
+
+@lru_cache(maxsize=1024)
+def document_cost(query: str) -> int:
+    """1 for a small document, more with its field count and depth; unparsable costs 1."""
+    from graphql import FieldNode, parse as parse_graphql, visit, Visitor
+
+    try:
+        document = parse_graphql(query, max_tokens=5000)
+    except Exception:
+        return 1
+    counts = {"fields": 0, "depth": 0}
+
+    class Count(Visitor):
+        def enter_field(self, node: FieldNode, key, parent, path, ancestors):
+            counts["fields"] += 1
+            depth = sum(1 for a in ancestors if isinstance(a, FieldNode)) + 1
+            counts["depth"] = max(counts["depth"], depth)
+
+    visit(document, Count())
+    return 1 + counts["fields"] // 20 + max(0, counts["depth"] - 3)
+
+
+def _request_cost() -> int:
+    if request.path != "/graphql" or request.method != "POST":
+        return 1
+    body = request.get_json(silent=True)
+    if isinstance(body, dict) and isinstance(body.get("query"), str):
+        return document_cost(body["query"])
+    return 1
+
+
+def init_app(app) -> None:
+    config = app.config
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    storage_uri = config["REDIS_URL"] or "memory://"
+    limiter = Limiter(
+        key_func=caller_key, app=app, default_limits=[config["RATELIMIT_DEFAULT"]],
+        default_limits_cost=_request_cost, storage_uri=storage_uri, strategy="fixed-window",
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if config["REDIS_URL"] else {},
+        headers_enabled=True, in_memory_fallback_enabled=True, swallow_errors=True,
+        key_prefix="delta:limit", enabled=config["RATELIMIT_ENABLED"],
+        on_breach=lambda limit: REJECTIONS.labels("default").inc(),
+    )
+    for endpoint in ("health", "ready", "metrics", "vendor", "static_files"):
+        if endpoint in app.view_functions:
+            limiter.exempt(app.view_functions[endpoint])
+    app.extensions["delta_guard"] = Guard(config, storage_uri)
+    app.after_request(_standard_headers)
+
+
+def _standard_headers(response):
+    """Mirror X-RateLimit-* as the IETF draft's RateLimit-* names."""
+    for name in ("Limit", "Remaining", "Reset"):
+        value = response.headers.get(f"X-RateLimit-{name}")
+        if value is not None:
+            response.headers.setdefault(f"RateLimit-{name}", value)
+    return response
+
+
+class Guard:
+    """Named limits in the shared storage, with a per-process fallback when it is down."""
+
+    def __init__(self, config, storage_uri: str):
+        self.enabled = config["RATELIMIT_ENABLED"]
+        self.items = {name: parse(config[name]) for name in LIMITS}
+        options = {"socket_connect_timeout": 1, "socket_timeout": 1} if storage_uri.startswith("redis") else {}
+        self.storage = storage_from_string(storage_uri, **options)
+        self.strategy = FixedWindowRateLimiter(self.storage)
+        self.fallback = FixedWindowRateLimiter(MemoryStorage())
+
+    def _run(self, method: str, *args, **kwargs):
+        try:
+            return getattr(self.strategy, method)(*args, **kwargs)
+        except Exception as exc:  # storage down: count in this process instead
+            log.warning("rate-limit storage unavailable (%s); using in-process limits", type(exc).__name__)
+            return getattr(self.fallback, method)(*args, **kwargs)
+
+    def _refuse(self, setting: str, key: str):
+        item = self.items[setting]
+        stats = self._run("get_window_stats", item, "delta:guard", setting, key)
+        REJECTIONS.labels(setting.removeprefix("RATELIMIT_").lower()).inc()
+        raise RateLimited("Too many attempts; try again later.",
+                          retry_after=max(1, int(stats.reset_time - time.time())))
+
+    def hit(self, setting: str, key: str, cost: int = 1) -> None:
+        """Count one attempt; raise RateLimited when the limit is exceeded."""
+        if self.enabled and not self._run("hit", self.items[setting], "delta:guard", setting, key, cost=cost):
+            self._refuse(setting, key)
+
+    def check(self, setting: str, key: str) -> None:
+        """Raise RateLimited if the limit is already used up, without counting."""
+        if self.enabled and not self._run("test", self.items[setting], "delta:guard", setting, key):
+            self._refuse(setting, key)
+
+
+def guard() -> Guard:
+    return current_app.extensions["delta_guard"]
+
+
+def graphql_429(error):
+    """flask-limiter's 429 on /graphql, shaped as a GraphQL error."""
+    body = {"data": None, "errors": [{"message": "Too many requests.",
+                                      "extensions": {"code": "RATE_LIMITED"}}]}
+    return jsonify(body), 429
