@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from webapp import errors
 from webapp.extensions import db
@@ -14,6 +14,9 @@ db_cli = AppGroup("db", help="Database migrations (alembic).")
 def init_app(app) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(db_cli)
+    from webapp.jobs.cli import users_cli
+
+    app.cli.add_command(users_cli)
 
 
 def alembic_config():
@@ -61,6 +64,7 @@ def db_current():
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
