@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from webapp.auth.permissions import Permission, can, require
@@ -84,6 +84,12 @@ def jobs_query(actor) -> Select:
     if not can(actor, Permission.MANAGE_USERS):
         stmt = stmt.where(Job.owner_id == actor.id)
     return stmt
+
+
+def list_jobs(session: Session, actor, *, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+    stmt = jobs_query(actor)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return list(session.scalars(stmt.offset(offset).limit(limit))), total
 
 
 def get_job(session: Session, actor, job_id) -> Job:
