@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 from flask.cli import AppGroup
@@ -31,7 +32,7 @@ def export_command(file, fmt):
     """Write every user to FILE as CSV or JSON."""
     fmt = fmt or ("json" if file.lower().endswith(".json") else "csv")
     with open(file, "w", encoding="utf-8", newline="") as out, \
-            click.progressbar(length=1, label=f"exporting users to {file}", file=click.get_text_stream("stderr")) as bar:
+            click.progressbar(length=1, label=f"exporting users to {file}", file=sys.stderr) as bar:
         count = users_io.export_users(db.session, out, fmt, progress=_bar_progress(bar))
     click.echo(f"exported {count} users to {file}")
 
@@ -46,7 +47,7 @@ def import_command(file, report):
     with open(file, encoding="utf-8-sig", newline="") as handle:
         total = users_io.count_rows(handle)
     with open(file, encoding="utf-8-sig", newline="") as handle, open(report, "w", encoding="utf-8") as out, \
-            click.progressbar(length=max(total, 1), label=f"importing {file}", file=click.get_text_stream("stderr")) as bar:
+            click.progressbar(length=max(total, 1), label=f"importing {file}", file=sys.stderr) as bar:
         counts = users_io.import_users(db.session, handle, out, total=total, progress=_bar_progress(bar))
     click.echo(f"created {counts['created']}, rejected {counts['rejected']}; report in {report}")
     if counts["rejected"]:
