@@ -46,7 +46,6 @@ def celery_settings(config) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "worker_hijack_root_logger": False,
         "task_queues": [Queue(email_q), Queue(heavy_q)],
         "task_default_queue": heavy_q,
         "task_routes": {"delta.email.*": {"queue": email_q}, "delta.jobs.*": {"queue": heavy_q},
