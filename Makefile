@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test migrate fuzz clean
+.PHONY: install run test migrate worker beat fuzz bench clean
 
 $(STAMP): setup.cfg pyproject.toml package.json package-lock.json
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -26,6 +26,12 @@ run: migrate  ## serve the API with gunicorn on http://$(HOST):$(PORT)
 
 test: $(STAMP)  ## the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+worker: $(STAMP)  ## a Celery worker for the configured broker (REDIS_URL), both queues
+	$(BIN)/celery -A tasks.worker worker --queues email,heavy --loglevel INFO
+
+beat: $(STAMP)  ## the Celery beat scheduler for housekeeping (run exactly one)
+	$(BIN)/celery -A tasks.worker beat --loglevel INFO
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -80,6 +80,31 @@ class BaseConfig:
 
     REDIS_URL = env("REDIS_URL", "")
 
+    # Celery: the broker is CELERY_BROKER_URL, else REDIS_URL; with neither, tasks run eagerly.
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", "")
+    CELERY_QUEUE_PREFIX = env("CELERY_QUEUE_PREFIX", "")  # tests give their worker its own queues
+    EMAIL_TASK_TIME_LIMIT = env("EMAIL_TASK_TIME_LIMIT", 60, int)    # seconds, hard limit
+    HEAVY_TASK_TIME_LIMIT = env("HEAVY_TASK_TIME_LIMIT", 3600, int)  # seconds, hard limit
+    # Redis redelivers an unacknowledged task after this long: longer than the longest task.
+    CELERY_VISIBILITY_TIMEOUT = env("CELERY_VISIBILITY_TIMEOUT", 3600 + 600, int)
+
+    # Email: SMTP_URL (smtp://user:pass@host:587?starttls=1, smtps://...) else .eml files in OUTBOX_DIR.
+    SMTP_URL = env("SMTP_URL", "")
+    SMTP_TIMEOUT = env("SMTP_TIMEOUT", 10, int)
+    MAIL_FROM = env("MAIL_FROM", "Delta <no-reply@localhost>")
+    OUTBOX_DIR = env("OUTBOX_DIR", "")            # default: <instance>/outbox
+    PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")  # links in emails
+    EMAIL_TOKEN_HOURS = env("EMAIL_TOKEN_HOURS", 24, int)
+    RESET_TOKEN_HOURS = env("RESET_TOKEN_HOURS", 1, int)
+    VERIFY_EMAILS_PER_HOUR = env("VERIFY_EMAILS_PER_HOUR", 5, int)
+
+    # Jobs: result files, batch sizes, and how long finished jobs and their files are kept.
+    JOB_RESULTS_DIR = env("JOB_RESULTS_DIR", "")  # default: <instance>/jobs
+    JOB_RETENTION_DAYS = env("JOB_RETENTION_DAYS", 7, int)
+    JOB_BATCH_SIZE = env("JOB_BATCH_SIZE", 1000, int)
+    JOB_BATCH_DELAY = env("JOB_BATCH_DELAY", 0.0, float)  # test-only: slows jobs so one can be killed
+    IMPORT_MAX_BYTES = env("IMPORT_MAX_BYTES", 20 * 1024 * 1024, int)
+
     ACCESS_TOKEN_MINUTES = env("ACCESS_TOKEN_MINUTES", 15, int)
     REFRESH_TOKEN_DAYS = env("REFRESH_TOKEN_DAYS", 14, int)
     # OWASP's minimum for argon2id: m=19 MiB, t=2, p=1.

@@ -131,3 +131,24 @@ def query_db(app):
                 db.session.remove()
 
     return run
+
+
+@pytest.fixture
+def outbox(app):
+    """The emails written to the outbox during this test, as parsed messages."""
+    import email
+    import shutil
+    from email import policy
+
+    from webapp.settings_paths import outbox_dir
+
+    folder = outbox_dir(app.config)
+    shutil.rmtree(folder, ignore_errors=True)
+
+    def read(to=None):
+        messages = [email.message_from_bytes(path.read_bytes(), policy=policy.default)
+                    for path in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)]
+        return [m for m in messages if to is None or m["To"] == to]
+
+    yield read
+    shutil.rmtree(folder, ignore_errors=True)

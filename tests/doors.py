@@ -16,6 +16,7 @@ GRAPHQL_STATUS = {"UNAUTHENTICATED": "unauthenticated", "FORBIDDEN": "forbidden"
 
 USER_FIELDS = "id name email role isActive emailVerified createdAt updatedAt profile { firstName lastName bio avatarUrl }"
 TOKEN_FIELDS = "accessToken refreshToken tokenType expiresIn"
+JOB_FIELDS = "id kind ownerId status progress createdAt startedAt finishedAt error resultUrl"
 
 
 def snake(value):
@@ -83,6 +84,24 @@ class RestDoor:
     def delete_user(self, token, user_id):
         return self._call("DELETE", f"/users/{user_id}", token)
 
+    def verify_email(self, token):
+        return self._call("POST", "/auth/verify-email", json={"token": token})
+
+    def resend_verification(self, token):
+        return self._call("POST", "/auth/verify-email/resend", token)
+
+    def request_password_reset(self, email):
+        return self._call("POST", "/auth/password-reset", json={"email": email})
+
+    def reset_password(self, token, new_password):
+        return self._call("POST", "/auth/password-reset/confirm", json={"token": token, "new_password": new_password})
+
+    def request_user_export(self, token, fmt="csv"):
+        return self._call("POST", "/jobs/user-export", token, json={"format": fmt})
+
+    def get_job(self, token, job_id):
+        return self._call("GET", f"/jobs/{job_id}", token)
+
 
 class GraphQLDoor:
     name = "graphql"
@@ -138,6 +157,28 @@ class GraphQLDoor:
     def delete_user(self, token, user_id):
         return self.query("mutation($id: Int!) { deleteUser(id: $id) }", {"id": user_id}, token=token,
                           key="deleteUser")
+
+    def verify_email(self, token):
+        return self.query("mutation($t: String!) { verifyEmail(token: $t) }", {"t": token}, key="verifyEmail")
+
+    def resend_verification(self, token):
+        return self.query("mutation { resendVerificationEmail }", token=token, key="resendVerificationEmail")
+
+    def request_password_reset(self, email):
+        return self.query("mutation($e: String!) { requestPasswordReset(email: $e) }", {"e": email},
+                          key="requestPasswordReset")
+
+    def reset_password(self, token, new_password):
+        return self.query("mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+                          {"t": token, "p": new_password}, key="resetPassword")
+
+    def request_user_export(self, token, fmt="csv"):
+        return self.query(f"mutation($f: String!) {{ requestUserExport(format: $f) {{ {JOB_FIELDS} }} }}",
+                          {"f": fmt}, token=token, key="requestUserExport")
+
+    def get_job(self, token, job_id):
+        return self.query(f"query($id: Int!) {{ job(id: $id) {{ {JOB_FIELDS} }} }}", {"id": job_id},
+                          token=token, key="job")
 
 
 DOORS = {"rest": RestDoor, "graphql": GraphQLDoor}

@@ -34,6 +34,10 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
     cache.init_app(app)
     api.init_app(app, spec_kwargs=_spec_kwargs())
 
+    from tasks import celery_init_app
+
+    celery_init_app(app)
+
     from webapp.rest import register_blueprints
     from webapp.graphql import register_graphql
     from webapp import cli, ratelimit, site

@@ -14,6 +14,9 @@ db_cli = AppGroup("db", help="Database migrations (alembic).")
 def init_app(app) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(db_cli)
+    from webapp.jobs.cli import users_cli
+
+    app.cli.add_command(users_cli)
 
 
 def alembic_config():

@@ -18,6 +18,7 @@ from strawberry.types import Info
 from webapp.auth import services as auth_services
 from webapp.extensions import db
 from webapp.graphql.errors import DeltaSchema
+from webapp.graphql.jobs import JobMutation, JobQuery
 from webapp.graphql.types import CreateUserInput, Session, TokenPair, UpdateUserInput, User
 from webapp.users import services as users
 
@@ -36,7 +37,7 @@ def _skip(skip: int | None) -> int:
 
 
 @strawberry.type
-class Query:
+class Query(JobQuery):
     @strawberry.field(description="The signed-in user.")
     def me(self, info: Info) -> User:
         viewer = info.context.require_viewer()
@@ -66,7 +67,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(JobMutation):
     @strawberry.mutation(description="Sign up; a verification email is queued.")
     def create_user(self, info: Info, input: CreateUserInput) -> User:
         user = users.create_user(db.session, name=input.name, email=input.email, password=input.password,

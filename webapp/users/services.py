@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp import ratelimit, validation
+from webapp.accounts import services as accounts
 from webapp.auth import services as auth_services
 from webapp.auth.passwords import passwords
 from webapp.auth.permissions import Permission, can, require
@@ -51,10 +52,13 @@ def create_user(session: Session, *, name: str, email: str, password: str, role:
                 password_hash=passwords.hash(password), profile=Profile())
     session.add(user)
     try:
+        session.flush()
+        token = accounts.issue_token(session, user, accounts.VERIFY_EMAIL)
         session.commit()
     except IntegrityError:
         session.rollback()
         raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]}) from None
+    accounts.send_token(token)  # a dead broker is logged; resend works once it is back
     return user
 
 
@@ -116,6 +120,7 @@ def update_user(session: Session, actor: User, user: User, changes: dict, *, rep
             raise Invalid("Validation failed.", errors={key: ["Missing data for required field."] for key in missing})
     clean = {}
     checks = {}
+    token = None
     if "name" in changes:
         checks["name"] = lambda: clean.__setitem__("name", validation.name(changes["name"]))
     if "email" in changes:
@@ -134,6 +139,7 @@ def update_user(session: Session, actor: User, user: User, changes: dict, *, rep
             raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]})
         user.email = clean["email"]
         user.email_verified = None
+        token = accounts.issue_token(session, user, accounts.VERIFY_EMAIL)
     for key in ("name", "role", "is_active"):
         if key in clean:
             setattr(user, key, clean[key])
@@ -144,6 +150,8 @@ def update_user(session: Session, actor: User, user: User, changes: dict, *, rep
     except IntegrityError:
         session.rollback()
         raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]}) from None
+    if token is not None:
+        accounts.send_token(token)
     return user
 
 

@@ -1,0 +1,1 @@
+"""Account emails: verification of an address, password reset and set-your-password invitations."""

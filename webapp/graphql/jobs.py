@@ -1,0 +1,78 @@
+"""GraphQL for jobs and account emails; mixed into Query and Mutation in schema.py."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from webapp.accounts import services as accounts
+from webapp.extensions import db
+from webapp.jobs import services as jobs
+
+
+@strawberry.type
+class Job:
+    id: int
+    kind: str
+    owner_id: int
+    status: str
+    progress: int
+    params: JSON
+    created_at: datetime
+    started_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    error: Optional[str]
+    result_url: Optional[str] = strawberry.field(description="REST download path, once succeeded.")
+
+    @classmethod
+    def from_model(cls, job) -> "Job":
+        return cls(**jobs.job_view(job))
+
+
+@strawberry.type
+class JobQuery:
+    @strawberry.field(description="A job's status and progress (owner or admin).")
+    def job(self, info: Info, id: int) -> Job:
+        viewer = info.context.require_viewer()
+        return Job.from_model(jobs.get_job(db.session, viewer, id))
+
+
+@strawberry.type
+class JobMutation:
+    @strawberry.mutation(description="Export every user as csv or json (admins); returns the queued job.")
+    def request_user_export(self, info: Info, format: str = "csv") -> Job:
+        viewer = info.context.require_viewer()
+        return Job.from_model(jobs.request_user_export(db.session, viewer, format))
+
+    @strawberry.mutation(description="Export everything stored about the caller as a JSON archive.")
+    def request_my_data_export(self, info: Info) -> Job:
+        viewer = info.context.require_viewer()
+        return Job.from_model(jobs.request_account_export(db.session, viewer))
+
+    @strawberry.mutation(description="Cancel a queued or running job.")
+    def cancel_job(self, info: Info, id: int) -> Job:
+        viewer = info.context.require_viewer()
+        return Job.from_model(jobs.cancel_job(db.session, viewer, jobs.get_job(db.session, viewer, id)))
+
+    @strawberry.mutation(description="Verify the email address with the token from the email.")
+    def verify_email(self, info: Info, token: str) -> bool:
+        accounts.verify_email(db.session, token)
+        return True
+
+    @strawberry.mutation(description="Send a fresh verification email.")
+    def resend_verification_email(self, info: Info) -> bool:
+        accounts.resend_verification(db.session, info.context.require_viewer())
+        return True
+
+    @strawberry.mutation(description="Email a reset link if the account exists; true either way.")
+    def request_password_reset(self, info: Info, email: str) -> bool:
+        accounts.request_password_reset(email)
+        return True
+
+    @strawberry.mutation(description="Set a new password with the emailed token; every session is signed out.")
+    def reset_password(self, info: Info, token: str, new_password: str) -> bool:
+        accounts.reset_password(db.session, token, new_password)
+        return True

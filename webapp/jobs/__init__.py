@@ -1,0 +1,1 @@
+"""Jobs: heavy work (user export and import, personal data export) run by workers, watched by clients."""
