@@ -132,7 +132,6 @@ class BaseConfig:
     RATELIMIT_LOGIN_FAILURES = env("RATELIMIT_LOGIN_FAILURES", "10/15 minutes")
     RATELIMIT_SIGNUP_IP = env("RATELIMIT_SIGNUP_IP", "20/hour")
     RATELIMIT_PASSWORD_RESET_IP = env("RATELIMIT_PASSWORD_RESET_IP", "10/hour")
-    RATELIMIT_VERIFY_RESEND = env("RATELIMIT_VERIFY_RESEND", "5/hour")
 
     def __init__(self):
         for key in dir(type(self)):
@@ -176,7 +175,7 @@ class TestingConfig(BaseConfig):
     # The suite signs in hundreds of times from one address; the limits' own tests set low ones.
     RATELIMIT_DEFAULT = RATELIMIT_LOGIN_IP = RATELIMIT_LOGIN_EMAIL = "100000/minute"
     RATELIMIT_LOGIN_FAILURES = RATELIMIT_SIGNUP_IP = "100000/minute"
-    RATELIMIT_PASSWORD_RESET_IP = RATELIMIT_VERIFY_RESEND = "100000/minute"
+    RATELIMIT_PASSWORD_RESET_IP = "100000/minute"
 
     DATABASE_URL = env("TEST_DATABASE_URL", "")
 

@@ -4,7 +4,8 @@ Two layers, one storage:
 - flask-limiter's default limit on every request, keyed by the signed-in user (or the IP when
   anonymous); a GraphQL request costs more the more fields and depth its document has.
 - `guard(name, key)`: named limits the services' callers check for sensitive actions — login per
-  IP, per email and failed logins per account; sign-up, password reset and verification resend.
+  IP, per email and failed logins per account; sign-up and password reset per IP. (Verification
+  resends are limited by the accounts service from the tokens it has issued: VERIFY_EMAILS_PER_HOUR.)
   Both doors call it, so GraphQL is limited exactly like REST.
 
 When Redis is unreachable both layers fall back to per-process memory: limits get looser (each
@@ -38,7 +39,6 @@ LIMITS = {
     "RATELIMIT_LOGIN_FAILURES": ("10/15 minutes", "account: failed logins (then locked for the window)"),
     "RATELIMIT_SIGNUP_IP": ("20/hour", "IP: sign-ups"),
     "RATELIMIT_PASSWORD_RESET_IP": ("10/hour", "IP: password-reset requests"),
-    "RATELIMIT_VERIFY_RESEND": ("5/hour", "user: verification email resends"),
 }
 
 
@@ -96,6 +96,7 @@ def init_app(app) -> None:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     storage_uri = config["REDIS_URL"] or "memory://"
+    app.after_request(_standard_headers)  # after_request runs last-registered first: after the limiter's
     limiter = Limiter(
         key_func=caller_key, app=app, default_limits=[config["RATELIMIT_DEFAULT"]],
         default_limits_cost=_request_cost, storage_uri=storage_uri, strategy="fixed-window",
@@ -108,7 +109,6 @@ def init_app(app) -> None:
         if endpoint in app.view_functions:
             limiter.exempt(app.view_functions[endpoint])
     app.extensions["delta_guard"] = Guard(config, storage_uri)
-    app.after_request(_standard_headers)
 
 
 def _standard_headers(response):

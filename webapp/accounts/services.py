@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from webapp import validation
+from webapp import ratelimit, validation
 from webapp.accounts.emails import render
 from webapp.accounts.models import RESET_PASSWORD, SET_PASSWORD, VERIFY_EMAIL, AccountToken
 from webapp.auth.passwords import passwords
@@ -121,8 +121,10 @@ def verify_email(session: Session, token: str) -> User:
     return user
 
 
-def request_password_reset(email: str) -> None:
+def request_password_reset(email: str, *, ip: str | None = None) -> None:
     """Queue the lookup itself, so the answer takes the same time whether the account exists."""
+    if ip is not None:
+        ratelimit.guard().hit("RATELIMIT_PASSWORD_RESET_IP", ip)
     try:
         email = validation.email(email)
     except Invalid as exc:

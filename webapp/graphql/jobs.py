@@ -69,7 +69,7 @@ class JobMutation:
 
     @strawberry.mutation(description="Email a reset link if the account exists; true either way.")
     def request_password_reset(self, info: Info, email: str) -> bool:
-        accounts.request_password_reset(email)
+        accounts.request_password_reset(email, ip=info.context.client_facts["ip"])
         return True
 
     @strawberry.mutation(description="Set a new password with the emailed token; every session is signed out.")

@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 
 from webapp.accounts import services
 from webapp.extensions import db
-from webapp.rest.common import authenticated, viewer
+from webapp.rest.common import authenticated, client_facts, viewer
 from webapp.rest.job_schemas import PasswordResetConfirmSchema, PasswordResetRequestSchema, TokenBodySchema
 
 PREFIX = "/auth"
@@ -38,7 +38,7 @@ class PasswordReset(MethodView):
     @blp.response(202)
     def post(self, data):
         """Email a reset link if the account exists; the answer is the same either way"""
-        services.request_password_reset(data["email"])
+        services.request_password_reset(data["email"], ip=client_facts()["ip"])
 
 
 @blp.route("/password-reset/confirm")
