@@ -112,10 +112,45 @@ def test_health_needs_nothing(client):
     assert response.status_code == 200 and response.get_json()["status"] == "ok"
 
 
-def test_ready_checks_the_database(client):
+def test_ready_checks_the_database_and_migrations(client):
     response = client.get("/ready")
     assert response.status_code == 200
-    assert response.get_json()["checks"]["database"] == "ok"
+    assert response.get_json()["checks"] == {"database": "ok", "migrations": "ok"}
+
+
+def test_ready_is_503_when_migrations_are_behind(app, client):
+    from sqlalchemy import text
+
+    from webapp.extensions import db
+
+    with app.app_context():
+        with db.engine.begin() as connection:
+            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        try:
+            response = client.get("/ready")
+            assert response.status_code == 503
+            assert response.get_json()["checks"]["migrations"].startswith("error")
+        finally:
+            with db.engine.begin() as connection:
+                connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+
+
+def test_ready_is_503_when_redis_is_down(tmp_path):
+    from conf.settings import TestingConfig as Settings
+    from webapp import create_app
+    from webapp.cli import upgrade
+
+    config = Settings().override(INSTANCE_PATH=tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'r.db'}",
+                                 REDIS_URL="redis://127.0.0.1:1/0")
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+    response = app.test_client().get("/ready")
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["database"] == "ok" and checks["redis"].startswith("error") and checks["broker"].startswith("error")
+    assert app.test_client().get("/health").status_code == 200
 
 
 def test_production_refuses_default_or_short_secrets(monkeypatch):
