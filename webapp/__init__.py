@@ -32,6 +32,9 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
     passwords.init_app(app)
     jwt.init_app(app)
     cache.init_app(app)
+    from webapp import caching
+
+    caching.init_app(app)
     api.init_app(app, spec_kwargs=_spec_kwargs())
 
     from tasks import celery_init_app
@@ -56,8 +59,9 @@ def _library_settings(config) -> dict:
     """Translate Delta's settings into the names flask-smorest, JWT, cache and limiter read."""
     from datetime import timedelta
 
+    from webapp import caching
+
     docs = config["DOCS_ENABLED"]
-    redis_url = config["REDIS_URL"]
     return {
         "API_TITLE": API_TITLE,
         "API_VERSION": API_VERSION,
@@ -81,8 +85,7 @@ def _library_settings(config) -> dict:
         "JWT_TOKEN_LOCATION": ["headers"],
         "JWT_ERROR_MESSAGE_KEY": "message",
         "PROPAGATE_EXCEPTIONS": False,
-        "CACHE_TYPE": "RedisCache" if redis_url else "SimpleCache",
-        "CACHE_REDIS_URL": redis_url or None,
+        **caching.settings(config),
         "CACHE_DEFAULT_TIMEOUT": 300,
         "CACHE_KEY_PREFIX": "delta:cache:",
     }

@@ -46,7 +46,7 @@ class Query(JobQuery):
     @strawberry.field
     def user(self, info: Info, id: int) -> Optional[User]:
         viewer = info.context.require_viewer()
-        return User.from_view(users.user_view(viewer, users.get_user(db.session, id)))
+        return User.from_view(users.user_view(viewer, users.user_card(db.session, id)))
 
     @strawberry.field(description="Users in id order; limit is capped at 100.")
     def users(self, info: Info, skip: int = 0, limit: int = 20) -> list[User]:

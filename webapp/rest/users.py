@@ -53,7 +53,7 @@ class UserById(MethodView):
     @blp.response(200, UserSchema)
     def get(self, user_id):
         """One user: private view for themself and admins, public otherwise"""
-        return services.user_view(viewer(), services.get_user(db.session, user_id))
+        return services.user_view(viewer(), services.user_card(db.session, user_id))
 
     @authenticated(blp)
     @blp.arguments(UserPutSchema)

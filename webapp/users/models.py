@@ -35,6 +35,10 @@ class User(Base):
         Index("ix_users_role", "role"),
     )
 
+    def cache_namespaces(self) -> set[str]:
+        """What a change to this row makes stale (see webapp/caching.py)."""
+        return {f"user:{self.id}"}
+
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
@@ -55,3 +59,6 @@ class Profile(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="profile")
+
+    def cache_namespaces(self) -> set[str]:
+        return {f"user:{self.user_id}"}

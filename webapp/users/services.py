@@ -7,7 +7,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from webapp import ratelimit, validation
+from webapp import caching, ratelimit, validation
 from webapp.accounts import services as accounts
 from webapp.auth import services as auth_services
 from webapp.auth.passwords import passwords
@@ -23,6 +23,8 @@ SORTS = {
     "id": User.id, "name": User.name, "created_at": User.created_at,
 }
 EMAIL_TAKEN = "A user with this email already exists."
+USER_COLUMNS = ("id", "email", "name", "role", "is_active", "email_verified", "created_at", "updated_at")
+PROFILE_COLUMNS = ("user_id", "first_name", "last_name", "bio")
 
 
 @dataclass
@@ -71,6 +73,19 @@ def get_user(session: Session, user_id) -> User:
     if user is None:
         raise NotFound("User not found.")
     return user
+
+
+def user_card(session: Session, user_id):
+    """A read-only snapshot of a user and profile for views, served from the cache when fresh."""
+    from types import SimpleNamespace
+
+    def load():
+        user = get_user(session, user_id)
+        profile = SimpleNamespace(**{c: getattr(user.profile, c) for c in PROFILE_COLUMNS}) \
+            if user.profile is not None else None
+        return SimpleNamespace(**{c: getattr(user, c) for c in USER_COLUMNS}, profile=profile)
+
+    return caching.cached(f"user:{int(user_id) if str(user_id).isdigit() else 0}", "card", load)
 
 
 def _escape_like(value: str) -> str:
