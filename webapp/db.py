@@ -64,8 +64,15 @@ class Database:
         self.session = scoped_session(sessionmaker(class_=AppSession, expire_on_commit=False))
 
     def init_app(self, app) -> None:
-        app.extensions["database"] = make_engine(app.config)
+        engine = make_engine(app.config)
+        app.extensions["database"] = engine
+        # Same pool, no transaction: one round trip for a lone read (no BEGIN, no ROLLBACK).
+        app.extensions["database_reader"] = engine.execution_options(isolation_level="AUTOCOMMIT")
         app.teardown_appcontext(self._remove_session)
+
+    def reader(self):
+        """A connection for a single read outside the request's transaction."""
+        return current_app.extensions["database_reader"].connect()
 
     def _remove_session(self, exc=None):
         self.session.remove()

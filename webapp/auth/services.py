@@ -116,6 +116,7 @@ def change_password(session: Session, user: User, sid: str, current: str, new: s
         # 403, not 422: the request is well-formed but the caller has not proven it is them.
         raise Forbidden("The current password is wrong.", errors={"current_password": ["Wrong password."]})
     validation.collect({"new_password": lambda: validation.password(new)})
+    user = session.get(User, user.id)  # the caller may be a detached snapshot (see tokens.load_principal)
     user.password_hash = passwords.hash(new)
     revoke_sessions(session, user.id, keep=sid)
     session.commit()

@@ -11,13 +11,13 @@ from datetime import timedelta
 
 from flask import current_app, g, jsonify
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from webapp.auth.models import AuthSession
-from webapp.db import utcnow
+from webapp.db import MAX_ID, utcnow
 from webapp.errors import Unauthenticated
 from webapp.extensions import db, jwt
-from webapp.users.models import User
+from webapp.users.models import Profile, User
 
 
 def new_jti() -> str:
@@ -56,23 +56,39 @@ def decode_refresh(token: str) -> dict:
     return claims
 
 
+_users, _profiles, _sessions = User.__table__, Profile.__table__, AuthSession.__table__
+PRINCIPAL = (
+    select(*_users.c, *[c.label(f"profile_{c.name}") for c in _profiles.c],
+           _sessions.c.revoked_at.label("session_revoked_at"), _sessions.c.expires_at.label("session_expires_at"))
+    .select_from(_users.join(_sessions, _sessions.c.user_id == _users.c.id)
+                 .outerjoin(_profiles, _profiles.c.user_id == _users.c.id))
+    .where(_users.c.id == bindparam("user_id"), _sessions.c.id == bindparam("sid"))
+)
+
+
 def load_principal(claims: dict) -> User | None:
-    """The live user behind an access token's claims, or None when it must be refused."""
+    """The live user behind an access token's claims, or None when it must be refused.
+
+    One statement on an autocommit connection (no BEGIN/ROLLBACK round trips): this runs on
+    every authenticated request. The user comes back detached from the request's session,
+    with its profile; services that change the caller load it into their session first.
+    """
     try:
         user_id = int(claims["sub"])
         sid = str(claims["sid"])
     except (KeyError, TypeError, ValueError):
         return None
-    row = db.session.execute(
-        select(User, AuthSession.revoked_at, AuthSession.expires_at)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(User.id == user_id, AuthSession.id == sid)
-    ).first()
+    if not 0 < user_id <= MAX_ID:
+        return None
+    with db.reader() as connection:
+        row = connection.execute(PRINCIPAL, {"user_id": user_id, "sid": sid}).mappings().first()
     if row is None:
         return None
-    user, revoked_at, expires_at = row
-    if revoked_at is not None or expires_at <= utcnow() or not user.is_active:
+    if row["session_revoked_at"] is not None or row["session_expires_at"] <= utcnow() or not row["is_active"]:
         return None
+    user = User(**{column.name: row[column.name] for column in _users.c})
+    if row["profile_user_id"] is not None:
+        user.profile = Profile(**{column.name: row[f"profile_{column.name}"] for column in _profiles.c})
     return user
 
 

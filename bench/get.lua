@@ -1,0 +1,3 @@
+-- wrk script: GET with an optional bearer token.
+local token = os.getenv("TOKEN")
+if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end

@@ -1,0 +1,305 @@
+"""`make bench`: Delta against the framework floor, on PostgreSQL + Redis with the shipped gunicorn config.
+
+It migrates and seeds a scratch database through the services, starts the app in production
+mode with deploy/gunicorn.conf.py, then two floors with the very same settings (a bare Flask
+view returning a small JSON body, a bare strawberry view answering `{ hello }`), drives each
+target with wrk from a separate process on loopback, and prints one table: requests/s, p50,
+p99, errors and the ratio to the floor (REST to Flask, GraphQL to strawberry, login to what
+argon2id alone allows on this machine). The same figures go to bench/results/bench.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+BENCH = ROOT / "bench"
+PASSWORD = "bench password 1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(method: str, url: str, body: dict | None = None, token: str | None = None) -> tuple[int, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+class Server:
+    """A gunicorn master with the shipped config, its workers, and how long it took to answer."""
+
+    def __init__(self, app: str, env: dict, log_path: Path):
+        self.port = free_port()
+        self.env = {**env, "PORT": str(self.port), "HOST": "127.0.0.1",
+                    "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / f"metrics-{self.port}")}
+        self.log = open(log_path, "w")
+        started = time.perf_counter()
+        self.process = subprocess.Popen([BIN / "gunicorn", "--config", "deploy/gunicorn.conf.py", app],
+                                        cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        probe = "/health" if app == "wsgi:app" else ("/floor" if "flask" in app else "/graphql?query=%7Bhello%7D")
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(self.url + probe, timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit(f"{app} did not start; see {log_path}")
+        self.startup_seconds = time.perf_counter() - started
+
+    def workers(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def peak_rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, *, seconds: int, threads: int, connections: int, script: str = "get.lua",
+        env: dict | None = None) -> dict:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+               "-s", str(BENCH / script), url]
+    out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})},
+                         timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def percentile(p: str) -> float:
+        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return round(float(match.group(1)) * UNITS[match.group(2)], 2) if match else float("nan")
+
+    requests_done = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
+    return {"rps": round(rps, 1), "p50_ms": percentile("50"), "p99_ms": percentile("99"),
+            "errors": errors, "requests": requests_done}
+
+
+def _hash_worker(args) -> int:
+    from argon2 import PasswordHasher, Type
+
+    seconds, params = args
+    hasher = PasswordHasher(type=Type.ID, **params)
+    stored = hasher.hash(PASSWORD)
+    done, deadline = 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        hasher.verify(stored, PASSWORD)
+        done += 1
+    return done
+
+
+def hash_floor(processes: int, seconds: float) -> float:
+    """Verifications per second with `processes` processes busy: what login can never beat."""
+    from conf.settings import ProductionConfig
+
+    config = ProductionConfig()
+    params = {"time_cost": config.ARGON2_TIME_COST, "memory_cost": config.ARGON2_MEMORY_KIB,
+              "parallelism": config.ARGON2_PARALLELISM}
+    with multiprocessing.Pool(processes) as pool:
+        counts = pool.map(_hash_worker, [(seconds, params)] * processes)
+    return round(sum(counts) / seconds, 1)
+
+
+def reset_database(url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+SEED = r"""
+import json, sys
+from webapp import create_app
+from webapp.extensions import db
+from webapp.db import utcnow
+from webapp.users.services import create_user
+app = create_app()
+users, posts_per_user, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ids = []
+with app.app_context():
+    for n in range(users):
+        user = create_user(db.session, name=f"Bench User {n}", email=f"bench{n}@example.com", password=password)
+        user.email_verified = utcnow()
+        user.profile.first_name = f"First{n}"
+        db.session.commit()
+        ids.append(user.id)
+    post_ids = []
+    try:
+        from webapp.posts import services as posts
+    except ImportError:
+        posts = None
+    if posts is not None:
+        from webapp.users.models import User
+        for uid in ids:
+            author = db.session.get(User, uid)
+            for k in range(posts_per_user):
+                post = posts.create_post(db.session, author, {"title": f"Post {k} by {uid}",
+                                         "content": "Lorem ipsum " * 20, "published": True})
+                post_ids.append(post.id)
+print(json.dumps({"user_ids": ids, "post_ids": post_ids}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 10)))
+    parser.add_argument("--warmup", type=int, default=int(os.environ.get("BENCH_WARMUP", 3)))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--posts-per-user", type=int, default=10)
+    parser.add_argument("--database-url", default=os.environ.get(
+        "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/delta_bench"))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
+    parser.add_argument("--out", default=str(BENCH / "results" / "bench.json"))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk; `make bench` does it)")
+
+    work = BENCH / "results" / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    import redis
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    reset_database(args.database_url)
+    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+           "JWT_SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": args.database_url,
+           "REDIS_URL": args.redis_url, "RATELIMIT_ENABLED": "false", "INSTANCE_PATH": str(work),
+           "PYTHONPATH": str(ROOT)}
+    env.pop("TEST_DATABASE_URL", None)
+    subprocess.run([BIN / "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    print(f"seeding {args.users} users x {args.posts_per_user} posts through the services ...", flush=True)
+    seeded = json.loads(subprocess.run([sys.executable, "-c", SEED, str(args.users), str(args.posts_per_user),
+                                        PASSWORD], cwd=ROOT, env=env, check=True, capture_output=True,
+                                       text=True).stdout.strip().splitlines()[-1])
+    user_ids, post_ids = seeded["user_ids"], seeded["post_ids"]
+
+    app = Server("wsgi:app", env, work / "app.log")
+    status, tokens = http("POST", f"{app.url}/api/v1/auth/login", {"email": "bench0@example.com", "password": PASSWORD})
+    assert status == 200, tokens
+    token = tokens["access_token"]
+    other = user_ids[len(user_ids) // 2]
+    post = post_ids[len(post_ids) // 2] if post_ids else None
+    gql = lambda query: json.dumps({"query": query})  # noqa: E731
+    targets = [
+        ("GET /api/v1/users/me", "rest", "/api/v1/users/me", "get.lua", None),
+        ("GET /api/v1/users/{id}", "rest", f"/api/v1/users/{other}", "get.lua", None),
+        ("GET /api/v1/posts?page=1&page_size=20", "rest", "/api/v1/posts?page=1&page_size=20", "get.lua", None),
+        ("GET /api/v1/posts/{id}", "rest", f"/api/v1/posts/{post}", "get.lua", None),
+        ("GraphQL { me { id name } }", "graphql", "/graphql", "post.lua", gql("{ me { id name } }")),
+        ("GraphQL users(20){profile, posts(5){author}}", "graphql", "/graphql", "post.lua",
+         gql("{ users(limit: 20) { name profile { firstName } posts(limit: 5) { title author { name } } } }")),
+        ("POST /api/v1/auth/login", "login", "/api/v1/auth/login", "post.lua",
+         json.dumps({"email": "bench1@example.com", "password": PASSWORD})),
+    ]
+    if post is None:
+        targets = [t for t in targets if "posts" not in t[0]]
+
+    def drive(url: str, script: str, body: str | None, auth: bool) -> dict:
+        wrk_env = {"BODY": body or "", "TOKEN": token if auth else ""}
+        wrk(url, seconds=args.warmup, threads=args.threads, connections=args.connections, script=script,
+            env=wrk_env)
+        return wrk(url, seconds=args.seconds, threads=args.threads, connections=args.connections,
+                   script=script, env=wrk_env)
+
+    results = {}
+    for name, kind, path, script, body in targets:
+        print(f"  {name} ...", flush=True)
+        results[name] = {"kind": kind, **drive(app.url + path, script, body, kind != "login")}
+    app_workers = {pid: round(peak_rss_mib(pid), 1) for pid in app.workers()}
+    app_startup = app.startup_seconds
+    app.stop()
+
+    floors = {}
+    for name, module, path, script, body in [
+        ("flask", "bench.floor_flask:app", "/floor", "get.lua", None),
+        ("strawberry", "bench.floor_strawberry:app", "/graphql", "post.lua", gql("{ hello }")),
+    ]:
+        print(f"  floor: {name} ...", flush=True)
+        server = Server(module, env, work / f"floor-{name}.log")
+        floors[name] = drive(server.url + path, script, body, False)
+        server.stop()
+    workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, multiprocessing.cpu_count()))
+    print("  floor: argon2id verify ...", flush=True)
+    floors["argon2id"] = {"rps": hash_floor(workers, max(3, args.seconds // 2))}
+
+    base = {"rest": floors["flask"]["rps"], "graphql": floors["strawberry"]["rps"],
+            "login": floors["argon2id"]["rps"]}
+    for result in results.values():
+        result["ratio"] = round(result["rps"] / base[result["kind"]], 3)
+    report = {
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0],
+                    "wrk": f"-t{args.threads} -c{args.connections} -d{args.seconds}s"},
+        "floors": floors, "targets": results,
+        "resources": {"gunicorn_worker_peak_rss_mib": app_workers, "startup_to_first_health_s": round(app_startup, 2)},
+        "seed": {"users": len(user_ids), "posts": len(post_ids)},
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+
+    print()
+    print(f"{'target':48} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'ratio':>7}  floor")
+    for name, floor in floors.items():
+        print(f"{'floor: ' + name:48} {floor['rps']:>9.1f} {floor.get('p50_ms', float('nan')):>8} "
+              f"{floor.get('p99_ms', float('nan')):>8} {floor.get('errors', 0):>7} {'1.000':>7}")
+    for name, r in results.items():
+        floor_name = {"rest": "flask", "graphql": "strawberry", "login": "argon2id"}[r["kind"]]
+        print(f"{name:48} {r['rps']:>9.1f} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['errors']:>7} {r['ratio']:>7.3f}  {floor_name}")
+    print(f"\ngunicorn worker peak RSS (MiB): {app_workers}; start-up to first /health 200: {app_startup:.2f} s")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
