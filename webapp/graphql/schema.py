@@ -9,6 +9,7 @@ from strawberry.types import Info
 from webapp.auth import services as auth_services
 from webapp.extensions import db
 from webapp.graphql.errors import DeltaSchema
+from webapp.graphql.posts import PostMutation, PostQuery
 from webapp.graphql.types import CreateUserInput, TokenPair, UpdateUserInput, User
 from webapp.users import services as users
 
@@ -27,7 +28,7 @@ def _skip(skip: int | None) -> int:
 
 
 @strawberry.type
-class Query:
+class Query(PostQuery):
     @strawberry.field(description="The signed-in user.")
     def me(self, info: Info) -> User:
         viewer = info.context.require_viewer()
@@ -42,17 +43,19 @@ class Query:
     def users(self, info: Info, skip: int = 0, limit: int = 20) -> list[User]:
         viewer = info.context.require_viewer()
         page = users.list_users(db.session, viewer, offset=_skip(skip), limit=clamp(limit))
+        info.context.loaders.saw_users(page.items)
         return [User.from_view(users.user_view(viewer, user)) for user in page.items]
 
     @strawberry.field(description="Search by name (admins: also email prefix); limit is capped at 100.")
     def search_users(self, info: Info, query: str, limit: int = 20) -> list[User]:
         viewer = info.context.require_viewer()
         page = users.list_users(db.session, viewer, q=query, offset=0, limit=clamp(limit))
+        info.context.loaders.saw_users(page.items)
         return [User.from_view(users.user_view(viewer, user)) for user in page.items]
 
 
 @strawberry.type
-class Mutation:
+class Mutation(PostMutation):
     @strawberry.mutation(description="Sign up; a verification email is queued.")
     def create_user(self, info: Info, input: CreateUserInput) -> User:
         user = users.create_user(db.session, name=input.name, email=input.email, password=input.password)

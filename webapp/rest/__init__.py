@@ -2,7 +2,7 @@
 
 
 def register_blueprints(api) -> None:
-    from webapp.rest import auth, users
+    from webapp.rest import auth, posts, profiles, users
 
-    for module in (auth, users):
+    for module in (auth, users, profiles, posts):
         api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.PREFIX}")

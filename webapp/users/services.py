@@ -166,10 +166,13 @@ def delete_user(session: Session, actor: User, user: User) -> None:
 
 
 def profile_view(profile: Profile | None) -> dict:
+    from webapp.profiles.avatars import avatar_urls
+
+    avatar_url, thumbnails = avatar_urls(profile)
     if profile is None:
-        return {"first_name": "", "last_name": "", "bio": "", "avatar_url": None}
+        return {"first_name": "", "last_name": "", "bio": "", "avatar_url": None, "avatar_thumbnails": []}
     return {"first_name": profile.first_name, "last_name": profile.last_name,
-            "bio": profile.bio, "avatar_url": None}
+            "bio": profile.bio, "avatar_url": avatar_url, "avatar_thumbnails": thumbnails}
 
 
 def user_view(viewer: User | None, user: User) -> dict:
