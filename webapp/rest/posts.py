@@ -40,7 +40,7 @@ class Posts(MethodView):
     def post(self, data):
         """Write a post (needs a verified email); a draft unless published is true"""
         post = services.create_post(db.session, viewer(), **data)
-        return services.post_view(post), {"Location": url_for("api-v1.posts.PostById", post_id=post.id)}
+        return services.post_view(post), {"Location": url_for("posts.PostById", post_id=post.id)}
 
 
 @blp.route("/posts/<int:post_id>")
