@@ -27,6 +27,8 @@ def reencode_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[by
                               errors={"file": [f"Larger than {max_bytes} bytes."]})
     try:
         image = Image.open(BytesIO(data), formats=list(FORMATS))  # reads the header only
+    except Image.DecompressionBombError:  # Pillow's own (higher) limit, also from the header
+        raise Invalid("The image is too large.", errors={"file": [f"Its size exceeds {max_pixels} pixels."]}) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise UnsupportedMediaType("The file must be a PNG, JPEG or WebP image.",
                                    errors={"file": ["Not a PNG, JPEG or WebP image."]}) from None
