@@ -36,7 +36,8 @@ class Loaders:
     def posts_of(self, user_id: int, limit: int) -> list[Post]:
         """The newest `limit` posts of a user the viewer may read, batched over every primed user."""
         if (user_id, limit) not in self._posts:
-            ids = {user_id} | {uid for uid in self._post_owners if (uid, limit) not in self._posts}
+            known = self._post_owners | self.users.keys() | self._wanted_authors
+            ids = {user_id} | {uid for uid in known if (uid, limit) not in self._posts}
             for owner, posts in posts_by_authors(self.session, self.viewer, ids, limit).items():
                 self._posts[(owner, limit)] = posts
                 self.saw_posts(posts)
