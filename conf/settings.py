@@ -133,6 +133,16 @@ class BaseConfig:
     RATELIMIT_SIGNUP_IP = env("RATELIMIT_SIGNUP_IP", "20/hour")
     RATELIMIT_PASSWORD_RESET_IP = env("RATELIMIT_PASSWORD_RESET_IP", "10/hour")
 
+    # Media (avatars): a local folder by default, served at MEDIA_URL; see webapp/media/storage.py.
+    MEDIA_ROOT = env("MEDIA_ROOT", "")  # empty: <INSTANCE_PATH>/media
+    MEDIA_URL = env("MEDIA_URL", "/media/")
+    MAX_AVATAR_BYTES = env("MAX_AVATAR_BYTES", 5 * 1024 * 1024, int)
+    # Refused before decoding: far below Pillow's ~89 Mpx decompression-bomb default.
+    AVATAR_MAX_PIXELS = env("AVATAR_MAX_PIXELS", 25_000_000, int)
+    # Whole request bodies above this are cut off by werkzeug with a 413 (the avatar limit + form overhead).
+    MAX_CONTENT_LENGTH = env("MAX_CONTENT_LENGTH", 6 * 1024 * 1024, int)
+    IDEMPOTENCY_TTL_HOURS = env("IDEMPOTENCY_TTL_HOURS", 24, int)
+
     def __init__(self):
         for key in dir(type(self)):
             value = getattr(type(self), key)
@@ -140,6 +150,7 @@ class BaseConfig:
                 setattr(self, key, value.resolve())
         self.INSTANCE_PATH = Path(self.INSTANCE_PATH)
         self.VENDOR_ASSETS_DIR = Path(self.VENDOR_ASSETS_DIR)
+        self.MEDIA_ROOT = Path(self.MEDIA_ROOT) if self.MEDIA_ROOT else self.INSTANCE_PATH / "media"
         if not self.DATABASE_URL:
             self.DATABASE_URL = f"sqlite:///{self.INSTANCE_PATH / 'delta.db'}"
         for name in ("SECRET_KEY", "JWT_SECRET_KEY"):

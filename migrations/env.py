@@ -25,6 +25,15 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Leave the PostgreSQL-only trigram indexes (`*_trgm`, made by migration 0003) out of autogenerate.
+
+    They are expression/GIN indexes that exist on PostgreSQL only, so they are not declared on the
+    models (SQLite would get a plain copy); without this hook autogenerate would propose dropping them.
+    """
+    return not (type_ == "index" and name and name.endswith("_trgm"))
+
+
 def _run(connection) -> None:
     context.configure(
         connection=connection,
@@ -32,6 +41,7 @@ def _run(connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=False,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -64,6 +64,8 @@ def celery_settings(config) -> dict:
                                    "schedule": crontab(minute=17)},
             "purge-old-jobs": {"task": "delta.housekeeping.purge_old_jobs",
                                "schedule": crontab(minute=43, hour=3)},
+            "purge-idempotency-keys": {"task": "delta.housekeeping.purge_idempotency_keys",
+                                       "schedule": crontab(minute=29)},
         },
     }
 

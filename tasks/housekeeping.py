@@ -15,3 +15,10 @@ def purge_auth_records() -> dict:
 @shared_task(name="delta.housekeeping.purge_old_jobs")
 def purge_old_jobs() -> int:
     return housekeeping.purge_old_jobs(db.session)
+
+
+@shared_task(name="delta.housekeeping.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    from webapp.idempotency import purge_expired
+
+    return purge_expired(db.session)

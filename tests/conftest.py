@@ -33,7 +33,7 @@ def reset_schema(engine) -> None:
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")
-    config = TestingConfig().override(INSTANCE_PATH=instance)
+    config = TestingConfig().override(INSTANCE_PATH=instance, MEDIA_ROOT=instance / "media")
     if not os.environ.get("TEST_DATABASE_URL"):
         config.DATABASE_URL = f"sqlite:///{instance / 'test.db'}"
     app = create_app(config)

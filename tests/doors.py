@@ -17,6 +17,8 @@ GRAPHQL_STATUS = {"UNAUTHENTICATED": "unauthenticated", "FORBIDDEN": "forbidden"
 USER_FIELDS = "id name email role isActive emailVerified createdAt updatedAt profile { firstName lastName bio avatarUrl }"
 TOKEN_FIELDS = "accessToken refreshToken tokenType expiresIn"
 JOB_FIELDS = "id kind ownerId status progress createdAt startedAt finishedAt error resultUrl"
+PROFILE_FIELDS = "firstName lastName bio avatarUrl avatarThumbnails { size url }"
+POST_FIELDS = "id title content published createdAt updatedAt author { id name }"
 
 
 def snake(value):
@@ -101,6 +103,33 @@ class RestDoor:
 
     def get_job(self, token, job_id):
         return self._call("GET", f"/jobs/{job_id}", token)
+    # profiles and posts (issue 4)
+    def get_profile(self, token, user_id):
+        return self._call("GET", f"/users/{user_id}/profile", token)
+
+    def update_profile(self, token, user_id, **changes):
+        return self._call("PATCH", f"/users/{user_id}/profile", token, json=changes)
+
+    def create_post(self, token, **fields):
+        return self._call("POST", "/posts", token, json=fields)
+
+    def get_post(self, token, post_id):
+        return self._call("GET", f"/posts/{post_id}", token)
+
+    def list_posts(self, token=None, skip=0, limit=20, author_id=None):
+        query = {"page": skip // limit + 1, "page_size": limit}
+        if author_id is not None:
+            query["author_id"] = author_id
+        return self._call("GET", "/posts", token, query_string=query)
+
+    def user_posts(self, token, user_id, limit=20):
+        return self._call("GET", f"/users/{user_id}/posts", token, query_string={"page_size": limit})
+
+    def update_post(self, token, post_id, **changes):
+        return self._call("PATCH", f"/posts/{post_id}", token, json=changes)
+
+    def delete_post(self, token, post_id):
+        return self._call("DELETE", f"/posts/{post_id}", token)
 
 
 class GraphQLDoor:
@@ -179,6 +208,41 @@ class GraphQLDoor:
     def get_job(self, token, job_id):
         return self.query(f"query($id: Int!) {{ job(id: $id) {{ {JOB_FIELDS} }} }}", {"id": job_id},
                           token=token, key="job")
+    # profiles and posts (issue 4)
+    def get_profile(self, token, user_id):
+        outcome = self.query(f"query($id: Int!) {{ user(id: $id) {{ profile {{ {PROFILE_FIELDS} }} }} }}",
+                             {"id": user_id}, token=token, key="user")
+        return Outcome(outcome.status, outcome.data["profile"], outcome.raw) if outcome.ok else outcome
+
+    def update_profile(self, token, user_id, **changes):
+        camel = {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k): v for k, v in changes.items()}
+        return self.query(f"mutation($id: Int!, $i: UpdateProfileInput!) {{ updateProfile(userId: $id, input: $i) "
+                          f"{{ {PROFILE_FIELDS} }} }}", {"id": user_id, "i": camel}, token=token, key="updateProfile")
+
+    def create_post(self, token, **fields):
+        return self.query(f"mutation($i: CreatePostInput!) {{ createPost(input: $i) {{ {POST_FIELDS} }} }}",
+                          {"i": fields}, token=token, key="createPost")
+
+    def get_post(self, token, post_id):
+        return self.query(f"query($id: Int!) {{ post(id: $id) {{ {POST_FIELDS} }} }}", {"id": post_id},
+                          token=token, key="post")
+
+    def list_posts(self, token=None, skip=0, limit=20, author_id=None):
+        return self.query(f"query($s: Int!, $l: Int!, $a: Int) {{ posts(skip: $s, limit: $l, authorId: $a) "
+                          f"{{ {POST_FIELDS} }} }}", {"s": skip, "l": limit, "a": author_id}, token=token, key="posts")
+
+    def user_posts(self, token, user_id, limit=20):
+        outcome = self.query(f"query($id: Int!, $l: Int!) {{ user(id: $id) {{ posts(limit: $l) {{ {POST_FIELDS} }} }} }}",
+                             {"id": user_id, "l": limit}, token=token, key="user")
+        return Outcome(outcome.status, outcome.data["posts"], outcome.raw) if outcome.ok else outcome
+
+    def update_post(self, token, post_id, **changes):
+        return self.query(f"mutation($id: Int!, $i: UpdatePostInput!) {{ updatePost(id: $id, input: $i) "
+                          f"{{ {POST_FIELDS} }} }}", {"id": post_id, "i": changes}, token=token, key="updatePost")
+
+    def delete_post(self, token, post_id):
+        return self.query("mutation($id: Int!) { deletePost(id: $id) }", {"id": post_id}, token=token,
+                          key="deletePost")
 
 
 DOORS = {"rest": RestDoor, "graphql": GraphQLDoor}

@@ -43,11 +43,14 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
 
     from webapp.rest import register_blueprints
     from webapp.graphql import register_graphql
-    from webapp import cli, ratelimit, site
+    from webapp import cli, idempotency, ratelimit, site
+    from webapp.media import storage
 
     register_blueprints(api)
     register_graphql(app)
     site.init_app(app)
+    storage.init_app(app)
+    idempotency.init_app(app)
     observability.init_app(app)
     security.init_app(app)
     ratelimit.init_app(app)

@@ -49,3 +49,15 @@ class RateLimited(DomainError):
 
 class Unavailable(DomainError):
     default_message = "A backing service is unavailable; try again shortly."
+
+
+class PayloadTooLarge(DomainError):
+    default_message = "The upload is too large."
+
+
+class UnsupportedMediaType(DomainError):
+    default_message = "This media type is not supported."
+
+
+class PreconditionFailed(DomainError):
+    default_message = "The resource has changed since you read it (stale ETag)."

@@ -12,6 +12,7 @@ from datetime import timedelta
 from flask import current_app, g, jsonify
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from webapp.auth.models import AuthSession
 from webapp.db import MAX_ID, utcnow
@@ -89,6 +90,8 @@ def load_principal(claims: dict) -> User | None:
     user = User(**{column.name: row[column.name] for column in _users.c})
     if row["profile_user_id"] is not None:
         user.profile = Profile(**{column.name: row[f"profile_{column.name}"] for column in _profiles.c})
+        make_transient_to_detached(user.profile)
+    make_transient_to_detached(user)  # a known row: attaching it to a session never INSERTs it
     return user
 
 

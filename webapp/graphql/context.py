@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from flask import Request
 from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
@@ -23,6 +24,14 @@ class Context:
     def client_facts(self) -> dict:
         return {"user_agent": self.request.headers.get("User-Agent", ""),
                 "ip": self.request.remote_addr or ""}
+
+    @cached_property
+    def loaders(self):
+        """This request's batch loaders (see webapp/graphql/loaders.py)."""
+        from webapp.extensions import db
+        from webapp.graphql.loaders import Loaders
+
+        return Loaders(db.session, self.viewer)
 
     def require_viewer(self):
         """The signed-in user, or UNAUTHENTICATED (with the token's problem when there was one)."""

@@ -21,6 +21,9 @@ CODES = {
     domain.Conflict: "CONFLICT",
     domain.RateLimited: "RATE_LIMITED",
     domain.Unavailable: "SERVICE_UNAVAILABLE",
+    domain.PayloadTooLarge: "BAD_USER_INPUT",
+    domain.UnsupportedMediaType: "BAD_USER_INPUT",
+    domain.PreconditionFailed: "PRECONDITION_FAILED",
 }
 INTERNAL = "INTERNAL_SERVER_ERROR"
 DB_INPUT_ERRORS = {"DataError", "NumericValueOutOfRange", "StringDataRightTruncation",

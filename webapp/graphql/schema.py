@@ -19,6 +19,7 @@ from webapp.auth import services as auth_services
 from webapp.extensions import db
 from webapp.graphql.errors import DeltaSchema
 from webapp.graphql.jobs import JobMutation, JobQuery
+from webapp.graphql.posts import PostMutation, PostQuery
 from webapp.graphql.types import CreateUserInput, Session, TokenPair, UpdateUserInput, User
 from webapp.users import services as users
 
@@ -37,7 +38,7 @@ def _skip(skip: int | None) -> int:
 
 
 @strawberry.type
-class Query(JobQuery):
+class Query(JobQuery, PostQuery):
     @strawberry.field(description="The signed-in user.")
     def me(self, info: Info) -> User:
         viewer = info.context.require_viewer()
@@ -52,12 +53,14 @@ class Query(JobQuery):
     def users(self, info: Info, skip: int = 0, limit: int = 20) -> list[User]:
         viewer = info.context.require_viewer()
         page = users.list_users(db.session, viewer, offset=_skip(skip), limit=clamp(limit))
+        info.context.loaders.saw_users(page.items)
         return [User.from_view(users.user_view(viewer, user)) for user in page.items]
 
     @strawberry.field(description="Search by name (admins: also email prefix); limit is capped at 100.")
     def search_users(self, info: Info, query: str, limit: int = 20) -> list[User]:
         viewer = info.context.require_viewer()
         page = users.list_users(db.session, viewer, q=query, offset=0, limit=clamp(limit))
+        info.context.loaders.saw_users(page.items)
         return [User.from_view(users.user_view(viewer, user)) for user in page.items]
 
     @strawberry.field(description="The caller's signed-in sessions (one per refresh family), newest first.")
@@ -67,7 +70,7 @@ class Query(JobQuery):
 
 
 @strawberry.type
-class Mutation(JobMutation):
+class Mutation(JobMutation, PostMutation):
     @strawberry.mutation(description="Sign up; a verification email is queued.")
     def create_user(self, info: Info, input: CreateUserInput) -> User:
         user = users.create_user(db.session, name=input.name, email=input.email, password=input.password,

@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import strawberry
+from strawberry.types import Info
+
+if TYPE_CHECKING:
+    from webapp.graphql.posts import Post
+
+
+@strawberry.type
+class AvatarThumbnail:
+    size: int
+    url: str
 
 
 @strawberry.type
@@ -13,6 +23,12 @@ class Profile:
     last_name: str
     bio: str
     avatar_url: Optional[str]
+    avatar_thumbnails: list[AvatarThumbnail] = strawberry.field(default_factory=list)
+
+    @classmethod
+    def from_view(cls, view: dict) -> "Profile":
+        thumbnails = [AvatarThumbnail(**item) for item in view.get("avatar_thumbnails", [])]
+        return cls(**{**view, "avatar_thumbnails": thumbnails})
 
 
 @strawberry.type
@@ -27,9 +43,15 @@ class User:
     email_verified: Optional[datetime] = None
     updated_at: Optional[datetime] = None
 
+    @strawberry.field(description="Newest first; drafts only for their author and admins; limit capped at 100.")
+    def posts(self, info: Info, limit: int = 20) -> list[Annotated["Post", strawberry.lazy("webapp.graphql.posts")]]:
+        from webapp.graphql.posts import user_posts
+
+        return user_posts(info, self.id, limit)
+
     @classmethod
     def from_view(cls, view: dict) -> "User":
-        return cls(**{**view, "profile": Profile(**view["profile"])})
+        return cls(**{**view, "profile": Profile.from_view(view["profile"])})
 
 
 @strawberry.type

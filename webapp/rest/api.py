@@ -27,6 +27,9 @@ STATUS_OF = {
     domain.BadToken: 400,
     domain.RateLimited: 429,
     domain.Unavailable: 503,
+    domain.PayloadTooLarge: 413,
+    domain.UnsupportedMediaType: 415,
+    domain.PreconditionFailed: 412,
 }
 
 

@@ -1,10 +1,41 @@
 """Small pieces every REST blueprint uses: the auth decorator and request facts."""
 from __future__ import annotations
 
+import flask_smorest
 from flask import request
-from flask_jwt_extended import get_current_user, get_jwt, jwt_required
+from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_jwt_in_request
+from flask_smorest.etag import IF_MATCH_HEADER, _get_etag_ctx
 
 BEARER = [{"bearerAuth": []}]
+OPTIONAL_BEARER = [{}, *BEARER]
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with `If-Match` honoured when sent but not required (PRODUCT.md).
+
+    `check_etag` compares only when the client sent If-Match (412 on a stale one); without it
+    there is no 428, and the OpenAPI documents the header as optional.
+    """
+
+    def _check_precondition(self):
+        pass
+
+    def check_etag(self, etag_data, etag_schema=None):
+        if not request.if_match or request.if_match.star_tag:
+            _get_etag_ctx()["etag_checked"] = True
+            return
+        super().check_etag(etag_data, etag_schema)
+
+    def _prepare_etag_doc(self, doc, doc_info, **kwargs):
+        doc = super()._prepare_etag_doc(doc, doc_info, **kwargs)
+        doc.get("responses", {}).pop(428, None)
+        doc["parameters"] = [
+            {**IF_MATCH_HEADER, "required": False,
+             "description": "Optional: the ETag you read; a stale one gets 412 and nothing changes."}
+            if param == "IF_MATCH" else param
+            for param in doc.get("parameters", [])
+        ]
+        return doc
 
 
 def authenticated(blp):
@@ -17,6 +48,12 @@ def authenticated(blp):
 def viewer():
     """The signed-in user of this request (loaded with the token check)."""
     return get_current_user()
+
+
+def optional_viewer():
+    """The signed-in user when a token came with the request, else None; a bad token is still 401."""
+    verify_jwt_in_request(optional=True)
+    return get_current_user() if get_jwt() else None
 
 
 def session_id() -> str:

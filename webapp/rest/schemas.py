@@ -53,11 +53,18 @@ def email_field(**kwargs):
                          **kwargs)
 
 
+class AvatarThumbnailSchema(Schema):
+    size = fields.Integer(metadata={"description": "Width and height in pixels."})
+    url = fields.String()
+
+
 class ProfileSchema(Schema):
     first_name = fields.String()
     last_name = fields.String()
     bio = fields.String()
-    avatar_url = fields.String(allow_none=True)
+    avatar_url = fields.String(allow_none=True, dump_only=True, metadata={"description": "The re-encoded original."})
+    avatar_thumbnails = fields.List(fields.Nested(AvatarThumbnailSchema), dump_only=True,
+                                    metadata={"description": "64 and 256 px, once the background task has made them."})
 
 
 class UserSchema(Schema):

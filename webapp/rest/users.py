@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.extensions import db
-from webapp.rest.common import authenticated, client_facts, viewer
+from webapp.rest.common import Blueprint, authenticated, client_facts, viewer
 from webapp.rest.schemas import SignupSchema, UserListArgs, UserPatchSchema, UserPutSchema, UserSchema
 from webapp.users import services
 
@@ -23,6 +22,7 @@ class Users(MethodView):
         return services.user_view(user, user)
 
     @authenticated(blp)
+    @blp.etag
     @blp.arguments(UserListArgs, location="query")
     @blp.response(200, UserSchema(many=True))
     @blp.paginate()
@@ -40,6 +40,7 @@ class Users(MethodView):
 @blp.route("/me")
 class Me(MethodView):
     @authenticated(blp)
+    @blp.etag
     @blp.response(200, UserSchema)
     def get(self):
         """The signed-in user's private view"""
@@ -50,31 +51,40 @@ class Me(MethodView):
 @blp.route("/<int:user_id>")
 class UserById(MethodView):
     @authenticated(blp)
+    @blp.etag
     @blp.response(200, UserSchema)
     def get(self, user_id):
         """One user: private view for themself and admins, public otherwise"""
         return services.user_view(viewer(), services.user_card(db.session, user_id))
 
     @authenticated(blp)
+    @blp.etag
     @blp.arguments(UserPutSchema)
     @blp.response(200, UserSchema)
     def put(self, data, user_id):
         """Replace name and email (and, for admins, role and is_active)"""
-        me = viewer()
-        user = services.update_user(db.session, me, services.get_user(db.session, user_id), data, replace=True)
-        return services.user_view(me, user)
+        me, user = viewer(), _checked_user(user_id)
+        return services.user_view(me, services.update_user(db.session, me, user, data, replace=True))
 
     @authenticated(blp)
+    @blp.etag
     @blp.arguments(UserPatchSchema, required=False)
     @blp.response(200, UserSchema)
     def patch(self, data, user_id):
         """Change some of name, email (re-verified), role and is_active (admins only)"""
-        me = viewer()
-        user = services.update_user(db.session, me, services.get_user(db.session, user_id), data)
-        return services.user_view(me, user)
+        me, user = viewer(), _checked_user(user_id)
+        return services.user_view(me, services.update_user(db.session, me, user, data))
 
     @authenticated(blp)
+    @blp.etag
     @blp.response(204)
     def delete(self, user_id):
         """Delete a user with their profile and posts; their tokens stop working"""
-        services.delete_user(db.session, viewer(), services.get_user(db.session, user_id))
+        services.delete_user(db.session, viewer(), _checked_user(user_id))
+
+
+def _checked_user(user_id):
+    """The user to change, after If-Match (when sent) matched the representation this viewer reads."""
+    user = services.get_user(db.session, user_id)
+    blp.check_etag(services.user_view(viewer(), user), UserSchema)
+    return user

@@ -56,6 +56,10 @@ class Profile(Base):
     first_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     last_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     bio: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Storage key of the re-encoded original (generated, never the client's name); thumbnails
+    # lists the sizes the background task has made, e.g. "64,256".
+    avatar_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    avatar_thumbnails: Mapped[str] = mapped_column(String(50), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="profile")

@@ -23,8 +23,8 @@ SORTS = {
     "id": User.id, "name": User.name, "created_at": User.created_at,
 }
 EMAIL_TAKEN = "A user with this email already exists."
-USER_COLUMNS = ("id", "email", "name", "role", "is_active", "email_verified", "created_at", "updated_at")
-PROFILE_COLUMNS = ("user_id", "first_name", "last_name", "bio")
+USER_COLUMNS = tuple(c.name for c in User.__table__.columns if c.name != "password_hash")
+PROFILE_COLUMNS = tuple(c.name for c in Profile.__table__.columns)
 
 
 @dataclass
@@ -193,10 +193,13 @@ def delete_user(session: Session, actor: User, user: User) -> None:
 
 
 def profile_view(profile: Profile | None) -> dict:
+    from webapp.profiles.avatars import avatar_urls
+
+    avatar_url, thumbnails = avatar_urls(profile)
     if profile is None:
-        return {"first_name": "", "last_name": "", "bio": "", "avatar_url": None}
+        return {"first_name": "", "last_name": "", "bio": "", "avatar_url": None, "avatar_thumbnails": []}
     return {"first_name": profile.first_name, "last_name": profile.last_name,
-            "bio": profile.bio, "avatar_url": None}
+            "bio": profile.bio, "avatar_url": avatar_url, "avatar_thumbnails": thumbnails}
 
 
 def user_view(viewer: User | None, user: User) -> dict:

@@ -1,0 +1,155 @@
+"""Posts: visibility (drafts for their author and admins only), listing, writing, deleting."""
+from __future__ import annotations
+
+from sqlalchemy import Select, func, or_, select, true
+from sqlalchemy.orm import Session, joinedload
+
+from webapp import validation
+from webapp.auth.permissions import Permission, can, require
+from webapp.db import MAX_ID
+from webapp.errors import Invalid, NotFound
+from webapp.posts.models import Post
+from webapp.users.models import User
+from webapp.users.services import Page, _escape_like
+
+TITLE_MAX = 200
+CONTENT_MAX = 50_000
+SORTS = {"created_at": Post.created_at, "updated_at": Post.updated_at, "title": Post.title, "id": Post.id}
+DEFAULT_SORT = "-created_at"
+NOT_FOUND = "Post not found."
+UNVERIFIED = "Verify your email address before writing posts."
+
+
+def visible(viewer: User | None):
+    """The SQL condition for posts `viewer` may read."""
+    if viewer is None:
+        return Post.published.is_(True)
+    if viewer.is_admin:
+        return true()
+    return or_(Post.published.is_(True), Post.author_id == viewer.id)
+
+
+def get_post(session: Session, viewer: User | None, post_id) -> Post:
+    """A post the viewer may read; a draft they may not see is NotFound, not Forbidden."""
+    try:
+        post_id = int(post_id)
+    except (TypeError, ValueError):
+        raise NotFound(NOT_FOUND) from None
+    if not 0 < post_id <= MAX_ID:
+        raise NotFound(NOT_FOUND)
+    post = session.scalar(select(Post).options(joinedload(Post.author))
+                          .where(Post.id == post_id, visible(viewer)))
+    if post is None:
+        raise NotFound(NOT_FOUND)
+    return post
+
+
+def posts_query(viewer: User | None, *, author_id: int | None = None, q: str | None = None,
+                published: bool | None = None, sort: str = DEFAULT_SORT) -> Select:
+    """Visible posts filtered by author, title search and state, ordered by `sort` (`-` descending)."""
+    stmt = select(Post).where(visible(viewer))
+    if author_id is not None:
+        stmt = stmt.where(Post.author_id == author_id)
+    if published is not None:
+        stmt = stmt.where(Post.published.is_(published))
+    if q:
+        q = validation.text(q, max_len=100).strip()
+        # ILIKE on PostgreSQL (served by the pg_trgm GIN index), lower() LIKE on SQLite.
+        stmt = stmt.where(Post.title.ilike(f"%{_escape_like(q)}%", escape="\\"))
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise Invalid("Validation failed.", errors={"sort": [f"Must be one of: {', '.join(sorted(SORTS))} (prefix - for descending)."]})
+    descending = sort.startswith("-")
+    column = SORTS[key]
+    order = [column.desc() if descending else column.asc()]
+    if key != "id":
+        order.append(Post.id.desc() if descending else Post.id.asc())
+    return stmt.order_by(*order)
+
+
+def list_posts(session: Session, viewer: User | None, *, offset: int = 0, limit: int = 20, **filters) -> Page:
+    stmt = posts_query(viewer, **filters)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    items = list(session.scalars(stmt.options(joinedload(Post.author)).offset(offset).limit(limit)).unique())
+    return Page(items=items, total=total)
+
+
+def posts_by_authors(session: Session, viewer: User | None, author_ids, limit: int) -> dict[int, list[Post]]:
+    """The newest `limit` visible posts of each author, in one statement (a window function)."""
+    ids = sorted(set(author_ids))
+    found: dict[int, list[Post]] = {author_id: [] for author_id in ids}
+    if not ids or limit <= 0:
+        return found
+    rank = func.row_number().over(partition_by=Post.author_id,
+                                  order_by=(Post.created_at.desc(), Post.id.desc())).label("rank")
+    ranked = (select(Post.id, rank).where(Post.author_id.in_(ids), visible(viewer)).subquery())
+    stmt = (select(Post).join(ranked, ranked.c.id == Post.id).where(ranked.c.rank <= limit)
+            .order_by(Post.author_id, Post.created_at.desc(), Post.id.desc()))
+    for post in session.scalars(stmt):
+        found[post.author_id].append(post)
+    return found
+
+
+def _clean(changes: dict, *, required: tuple = ()) -> dict:
+    missing = [key for key in required if key not in changes]
+    if missing:
+        raise Invalid("Validation failed.", errors={key: ["Missing data for required field."] for key in missing})
+    clean: dict = {}
+    checks = {}
+    if "title" in changes:
+        checks["title"] = lambda: clean.__setitem__("title", _title(changes["title"]))
+    if "content" in changes:
+        checks["content"] = lambda: clean.__setitem__(
+            "content", validation.text(changes["content"], max_len=CONTENT_MAX))
+    if "published" in changes:
+        checks["published"] = lambda: clean.__setitem__("published", _flag(changes["published"]))
+    validation.collect(checks)
+    return clean
+
+
+def _title(value) -> str:
+    value = validation.text(value, max_len=TITLE_MAX).strip()
+    if not value:
+        raise Invalid("Must not be blank.")
+    return value
+
+
+def _flag(value) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid("Not a valid boolean.")
+    return value
+
+
+def create_post(session: Session, actor: User | None, *, title, content="", published=False) -> Post:
+    require(actor, Permission.CREATE_POST, message=UNVERIFIED)
+    clean = _clean({"title": title, "content": content, "published": published})
+    post = Post(author_id=actor.id, **clean)
+    post.author = actor
+    session.add(post)
+    session.commit()
+    return post
+
+
+def update_post(session: Session, actor: User | None, post: Post, changes: dict, *, replace: bool = False) -> Post:
+    """Edit a post (PUT when `replace`: title and content required, published defaults to false)."""
+    require(actor, Permission.EDIT_POST, post)
+    if replace:
+        changes = {"published": False, **changes}
+    clean = _clean(changes, required=("title", "content") if replace else ())
+    for key, value in clean.items():
+        setattr(post, key, value)
+    session.commit()
+    return post
+
+
+def delete_post(session: Session, actor: User | None, post: Post) -> None:
+    require(actor, Permission.EDIT_POST, post)
+    session.delete(post)
+    session.commit()
+
+
+def post_view(post: Post) -> dict:
+    """What both doors return for a post (its author is loaded with it)."""
+    return {"id": post.id, "title": post.title, "content": post.content, "published": post.published,
+            "created_at": post.created_at, "updated_at": post.updated_at, "author_id": post.author_id,
+            "author": {"id": post.author.id, "name": post.author.name}}

@@ -1,0 +1,66 @@
+"""Marshmallow schemas for posts, profiles and avatar uploads (REST door)."""
+from __future__ import annotations
+
+from flask_smorest.fields import Upload
+from marshmallow import fields, validate
+
+from webapp import validation
+from webapp.posts import services as posts
+from webapp.profiles.services import BIO_MAX
+from webapp.rest.schemas import Schema, text_field
+
+
+class AuthorSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class PostSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    content = fields.String()
+    published = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    author_id = fields.Integer()
+    author = fields.Nested(AuthorSchema)
+
+
+class PostPatchSchema(Schema):
+    title = text_field(min_len=1, max_len=posts.TITLE_MAX)
+    content = text_field(max_len=posts.CONTENT_MAX)
+    published = fields.Boolean()
+
+
+class PostPutSchema(PostPatchSchema):
+    title = text_field(required=True, min_len=1, max_len=posts.TITLE_MAX)
+    content = text_field(required=True, max_len=posts.CONTENT_MAX)
+    published = fields.Boolean(load_default=False)
+
+
+class PostCreateSchema(PostPutSchema):
+    content = text_field(load_default="", max_len=posts.CONTENT_MAX)
+
+
+SORT_CHOICES = [key for name in posts.SORTS for key in (name, f"-{name}")]
+
+
+class UserPostListArgs(Schema):
+    q = text_field(max_len=100, metadata={"description": "Search in titles (contains, case-insensitive)."})
+    sort = fields.String(load_default=posts.DEFAULT_SORT, validate=validate.OneOf(SORT_CHOICES))
+    published = fields.Boolean(metadata={"description": "Only published (true) or only drafts (false); "
+                                                        "drafts are visible to their author and admins."})
+
+
+class PostListArgs(UserPostListArgs):
+    author_id = fields.Integer(validate=validate.Range(min=1))
+
+
+class ProfilePatchSchema(Schema):
+    first_name = text_field(max_len=validation.NAME_MAX)
+    last_name = text_field(max_len=validation.NAME_MAX)
+    bio = text_field(max_len=BIO_MAX)
+
+
+class AvatarUploadSchema(Schema):
+    file = Upload(required=True, metadata={"description": "PNG, JPEG or WebP, at most 5 MiB."})

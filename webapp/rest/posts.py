@@ -1,0 +1,99 @@
+"""/api/v1/posts and /api/v1/users/{id}/posts: published for anyone, drafts for author and admins."""
+from __future__ import annotations
+
+from flask import url_for
+from flask.views import MethodView
+
+from webapp.extensions import db
+from webapp.posts import services
+from webapp.rest.common import OPTIONAL_BEARER, Blueprint, authenticated, optional_viewer, viewer
+from webapp.rest.post_schemas import (PostCreateSchema, PostListArgs, PostPatchSchema, PostPutSchema,
+                                      PostSchema, UserPostListArgs)
+from webapp.users.services import get_user
+
+PREFIX = ""
+blp = Blueprint("posts", __name__, description="Posts: anyone reads published ones; verified users write.")
+
+
+def _page(pagination_parameters, **filters):
+    page = services.list_posts(db.session, optional_viewer(), offset=pagination_parameters.first_item,
+                               limit=pagination_parameters.page_size, **filters)
+    pagination_parameters.item_count = page.total
+    return [services.post_view(post) for post in page.items]
+
+
+@blp.route("/posts")
+class Posts(MethodView):
+    @blp.doc(security=OPTIONAL_BEARER)
+    @blp.etag
+    @blp.arguments(PostListArgs, location="query")
+    @blp.response(200, PostSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """List posts: published ones, plus your own drafts (all drafts for admins)"""
+        return _page(pagination_parameters, **args)
+
+    @authenticated(blp)
+    @blp.arguments(PostCreateSchema)
+    @blp.response(201, PostSchema)
+    @blp.alt_response(403, description="The email address is not verified yet.")
+    def post(self, data):
+        """Write a post (needs a verified email); a draft unless published is true"""
+        post = services.create_post(db.session, viewer(), **data)
+        return services.post_view(post), {"Location": url_for("posts.PostById", post_id=post.id)}
+
+
+@blp.route("/posts/<int:post_id>")
+class PostById(MethodView):
+    @blp.doc(security=OPTIONAL_BEARER)
+    @blp.etag
+    @blp.response(200, PostSchema)
+    def get(self, post_id):
+        """One post; a draft is 404 unless you wrote it or are an admin"""
+        return services.post_view(services.get_post(db.session, optional_viewer(), post_id))
+
+    @authenticated(blp)
+    @blp.etag
+    @blp.arguments(PostPutSchema)
+    @blp.response(200, PostSchema)
+    def put(self, data, post_id):
+        """Replace title, content and published (author or admin)"""
+        return self._update(data, post_id, replace=True)
+
+    @authenticated(blp)
+    @blp.etag
+    @blp.arguments(PostPatchSchema)
+    @blp.response(200, PostSchema)
+    def patch(self, data, post_id):
+        """Change some of title, content and published (author or admin)"""
+        return self._update(data, post_id)
+
+    @authenticated(blp)
+    @blp.etag
+    @blp.response(204)
+    def delete(self, post_id):
+        """Delete a post (author or admin)"""
+        me = viewer()
+        post = services.get_post(db.session, me, post_id)
+        blp.check_etag(services.post_view(post), PostSchema)
+        services.delete_post(db.session, me, post)
+
+    @staticmethod
+    def _update(data, post_id, replace=False):
+        me = viewer()
+        post = services.get_post(db.session, me, post_id)
+        blp.check_etag(services.post_view(post), PostSchema)
+        return services.post_view(services.update_post(db.session, me, post, data, replace=replace))
+
+
+@blp.route("/users/<int:user_id>/posts")
+class UserPosts(MethodView):
+    @blp.doc(security=OPTIONAL_BEARER)
+    @blp.etag
+    @blp.arguments(UserPostListArgs, location="query")
+    @blp.response(200, PostSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters, user_id):
+        """A user's posts: drafts included for that user and admins"""
+        user = get_user(db.session, user_id)
+        return _page(pagination_parameters, author_id=user.id, **args)

@@ -1,0 +1,50 @@
+"""/api/v1/users/{id}/profile and /avatar: read with any token, write as that user or an admin."""
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+
+from webapp.extensions import db
+from webapp.profiles import services
+from webapp.rest.common import Blueprint, authenticated, viewer
+from webapp.rest.post_schemas import AvatarUploadSchema, ProfilePatchSchema
+from webapp.rest.schemas import ProfileSchema
+from webapp.users.services import get_user, profile_view
+
+PREFIX = "/users"
+blp = Blueprint("profiles", __name__, description="Profiles and avatars.")
+
+
+@blp.route("/<int:user_id>/profile")
+class ProfileById(MethodView):
+    @authenticated(blp)
+    @blp.etag
+    @blp.response(200, ProfileSchema)
+    def get(self, user_id):
+        """A user's profile, with avatar URLs"""
+        return profile_view(get_user(db.session, user_id).profile)
+
+    @authenticated(blp)
+    @blp.etag
+    @blp.arguments(ProfilePatchSchema)
+    @blp.response(200, ProfileSchema)
+    def patch(self, data, user_id):
+        """Change first_name, last_name or bio (the user themself or an admin)"""
+        user = get_user(db.session, user_id)
+        blp.check_etag(profile_view(user.profile), ProfileSchema)
+        return profile_view(services.update_profile(db.session, viewer(), user, data))
+
+
+@blp.route("/<int:user_id>/avatar")
+class Avatar(MethodView):
+    @authenticated(blp)
+    @blp.arguments(AvatarUploadSchema, location="files")
+    @blp.response(200, ProfileSchema)
+    @blp.alt_response(413, description="Larger than 5 MiB.")
+    @blp.alt_response(415, description="Not a PNG, JPEG or WebP image (judged by content).")
+    def put(self, files, user_id):
+        """Upload an avatar (multipart field `file`); 64 and 256 px thumbnails follow from a background task"""
+        upload = files["file"]
+        data = upload.stream.read(current_app.config["MAX_AVATAR_BYTES"] + 1)
+        user = get_user(db.session, user_id)
+        return profile_view(services.set_avatar(db.session, viewer(), user, data))
