@@ -1,7 +1,7 @@
 """Alembic environment: the app's engine and models; batch mode so SQLite can alter tables."""
 from alembic import context
 
-from webapp.models import metadata
+from webapp.models import include_object, metadata
 
 config = context.config
 
@@ -23,15 +23,6 @@ def run_migrations_online() -> None:
         return
     with _engine().connect() as connection:
         _run(connection)
-
-
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Leave the PostgreSQL-only trigram indexes (`*_trgm`, made by migration 0003) out of autogenerate.
-
-    They are expression/GIN indexes that exist on PostgreSQL only, so they are not declared on the
-    models (SQLite would get a plain copy); without this hook autogenerate would propose dropping them.
-    """
-    return not (type_ == "index" and name and name.endswith("_trgm"))
 
 
 def _run(connection) -> None:

@@ -7,12 +7,13 @@ from alembic.script import ScriptDirectory
 
 from webapp.cli import alembic_config
 from webapp.extensions import db
-from webapp.models import metadata
+from webapp.models import include_object, metadata
 
 
 def test_autogenerate_finds_no_difference(app):
     with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                               "include_object": include_object})
         assert compare_metadata(context, metadata) == []
 
 

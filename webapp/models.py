@@ -9,3 +9,12 @@ from webapp.posts.models import Post  # noqa: F401
 from webapp.users.models import Profile, User  # noqa: F401
 
 metadata = Base.metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Leave the PostgreSQL-only trigram indexes (`*_trgm`, made by migration 0003) out of autogenerate.
+
+    They are expression/GIN indexes that exist on PostgreSQL only, so they are not declared on the
+    models (SQLite would get a plain copy); without this hook autogenerate would propose dropping them.
+    """
+    return not (type_ == "index" and name and name.endswith("_trgm"))
