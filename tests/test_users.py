@@ -270,3 +270,14 @@ def test_cli_create_admin_refuses_a_short_password(runner, query_db):
     result = runner.invoke(args=["create-admin", "--email", "p@example.com", "--name", "P", "--password", "short"])
     assert result.exit_code != 0 and "password" in result.output
     assert query_db(lambda s: s.query(User).count()) == 0
+
+
+def test_cli_seed_creates_demo_users_with_posts(runner, query_db):
+    from webapp.posts.models import Post
+
+    result = runner.invoke(args=["seed", "--users", "3", "--posts", "4"])
+    assert result.exit_code == 0, result.output
+    assert query_db(lambda s: s.query(User).filter(User.email.like("demo%")).count()) == 3
+    assert query_db(lambda s: s.query(Post).count()) == 12
+    again = runner.invoke(args=["seed", "--users", "3", "--posts", "4"])  # idempotent
+    assert again.exit_code == 0 and query_db(lambda s: s.query(Post).count()) == 12

@@ -13,6 +13,7 @@ db_cli = AppGroup("db", help="Database migrations (alembic).")
 
 def init_app(app) -> None:
     app.cli.add_command(create_admin)
+    app.cli.add_command(seed)
     app.cli.add_command(db_cli)
     from webapp.jobs.cli import users_cli
 
@@ -82,3 +83,36 @@ def create_admin(email, name, password):
         details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
         raise click.ClickException(f"{exc.message} {details}".strip()) from None
     click.echo(f"admin {user.email} created with id {user.id}")
+
+
+@click.command("seed")
+@click.option("--users", default=20, show_default=True, help="Demo users to create.")
+@click.option("--posts", "posts_per_user", default=5, show_default=True, help="Posts per demo user.")
+@click.option("--password", default="demo password 1", show_default=True, help="Password of every demo user.")
+@with_appcontext
+def seed(users, posts_per_user, password):
+    """Demo data through the services: verified users with profiles and posts (some drafts)."""
+    from sqlalchemy import select
+
+    from webapp.db import utcnow
+    from webapp.posts.services import create_post
+    from webapp.profiles.services import update_profile
+    from webapp.users.models import User
+    from webapp.users.services import create_user
+
+    created = 0
+    with click.progressbar(range(users), label="seeding") as bar:
+        for n in bar:
+            email = f"demo{n}@example.com"
+            if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+                continue
+            user = create_user(db.session, name=f"Demo User {n}", email=email, password=password)
+            user.email_verified = utcnow()
+            db.session.commit()
+            update_profile(db.session, user, user, {"first_name": "Demo", "last_name": f"User {n}",
+                                                    "bio": "Seeded for trying the API."})
+            for k in range(posts_per_user):
+                create_post(db.session, user, title=f"Demo post {k} by user {n}",
+                            content="Lorem ipsum dolor sit amet. " * 5, published=k % 4 != 3)
+            created += 1
+    click.echo(f"{created} demo users (password {password!r}) with {posts_per_user} posts each")

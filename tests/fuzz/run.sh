@@ -34,11 +34,13 @@ token() {
 # One session per run, all signed in before any run can change the admin.
 rest_token=$(token) graphql_token=$(token) logout_token=$(token)
 status=0
-st() { "$BIN/schemathesis" run "$@" --max-examples "$EXAMPLES" --workers 2 --seed 1 || status=1; }
+export SCHEMATHESIS_HOOKS=tests.fuzz.hooks
+st() { "$BIN/schemathesis" --config-file tests/fuzz/schemathesis.toml run "$@" --max-examples "$EXAMPLES" \
+  --workers 2 --seed 1 || status=1; }
 # Logging out revokes the token the rest of the run needs, so it gets a run of its own, last.
 st "http://127.0.0.1:$port/openapi.json" --checks all --mode all -H "Authorization: Bearer $rest_token" \
   --exclude-path /api/v1/auth/logout
-SCHEMATHESIS_HOOKS=tests.fuzz.graphql_hooks st "http://127.0.0.1:$port/graphql" --checks all \
+st "http://127.0.0.1:$port/graphql" --checks all \
   --exclude-checks not_a_server_error,positive_data_acceptance -H "Authorization: Bearer $graphql_token"
 st "http://127.0.0.1:$port/openapi.json" --checks all --mode all -H "Authorization: Bearer $logout_token" \
   --include-path /api/v1/auth/logout

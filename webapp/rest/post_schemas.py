@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from webapp import validation
 from webapp.posts import services as posts
 from webapp.profiles.services import BIO_MAX
-from webapp.rest.schemas import Schema, text_field
+from webapp.rest.schemas import NOT_BLANK, Schema, StrictBoolean, text_field
 
 
 class AuthorSchema(Schema):
@@ -27,15 +27,15 @@ class PostSchema(Schema):
 
 
 class PostPatchSchema(Schema):
-    title = text_field(min_len=1, max_len=posts.TITLE_MAX)
+    title = text_field(min_len=1, max_len=posts.TITLE_MAX, pattern=NOT_BLANK)
     content = text_field(max_len=posts.CONTENT_MAX)
-    published = fields.Boolean()
+    published = StrictBoolean()
 
 
 class PostPutSchema(PostPatchSchema):
-    title = text_field(required=True, min_len=1, max_len=posts.TITLE_MAX)
+    title = text_field(required=True, min_len=1, max_len=posts.TITLE_MAX, pattern=NOT_BLANK)
     content = text_field(required=True, max_len=posts.CONTENT_MAX)
-    published = fields.Boolean(load_default=False)
+    published = StrictBoolean(load_default=False)
 
 
 class PostCreateSchema(PostPutSchema):

@@ -62,7 +62,7 @@ class PostById(MethodView):
 
     @authenticated(blp)
     @blp.etag
-    @blp.arguments(PostPatchSchema)
+    @blp.arguments(PostPatchSchema, required=False)
     @blp.response(200, PostSchema)
     def patch(self, data, post_id):
         """Change some of title, content and published (author or admin)"""

@@ -26,7 +26,7 @@ class ProfileById(MethodView):
 
     @authenticated(blp)
     @blp.etag
-    @blp.arguments(ProfilePatchSchema)
+    @blp.arguments(ProfilePatchSchema, required=False)
     @blp.response(200, ProfileSchema)
     def patch(self, data, user_id):
         """Change first_name, last_name or bio (the user themself or an admin)"""
