@@ -36,5 +36,9 @@ beat: $(STAMP)  ## the Celery beat scheduler for housekeeping (run exactly one)
 clean:
 	rm -rf $(VENV) node_modules
 
+bench: $(STAMP)  ## wrk against the app and the Flask/strawberry/argon2 floors (PostgreSQL + Redis); table + JSON
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/run.py
+
 fuzz: $(STAMP)  ## schemathesis against a live gunicorn: REST (all checks, all modes) and GraphQL
 	bash tests/fuzz/run.sh

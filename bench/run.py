@@ -182,8 +182,8 @@ with app.app_context():
         for uid in ids:
             author = db.session.get(User, uid)
             for k in range(posts_per_user):
-                post = posts.create_post(db.session, author, {"title": f"Post {k} by {uid}",
-                                         "content": "Lorem ipsum " * 20, "published": True})
+                post = posts.create_post(db.session, author, title=f"Post {k} by {uid}",
+                                         content="Lorem ipsum " * 20, published=True)
                 post_ids.append(post.id)
 print(json.dumps({"user_ids": ids, "post_ids": post_ids}))
 """

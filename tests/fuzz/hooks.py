@@ -16,10 +16,10 @@ DOCUMENTED = {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_USER_INPUT", "CO
 
 
 @schemathesis.hook
-def map_headers(ctx, headers):
-    if headers and "Idempotency-Key" in headers:
-        headers["Idempotency-Key"] = uuid.uuid4().hex
-    return headers
+def before_call(ctx, case, **kwargs):
+    """Runs for every phase (coverage included), unlike the map_* generation hooks."""
+    if case.headers and "Idempotency-Key" in case.headers:
+        case.headers["Idempotency-Key"] = uuid.uuid4().hex
 
 
 @schemathesis.check

@@ -35,14 +35,15 @@ token() {
 rest_token=$(token) graphql_token=$(token) logout_token=$(token)
 status=0
 export SCHEMATHESIS_HOOKS=tests.fuzz.hooks
+export FUZZ_TOKEN=""
 st() { "$BIN/schemathesis" --config-file tests/fuzz/schemathesis.toml run "$@" --max-examples "$EXAMPLES" \
   --workers 2 --seed 1 || status=1; }
 # Logging out revokes the token the rest of the run needs, so it gets a run of its own, last.
-st "http://127.0.0.1:$port/openapi.json" --checks all --mode all -H "Authorization: Bearer $rest_token" \
+FUZZ_TOKEN=$rest_token st "http://127.0.0.1:$port/openapi.json" --checks all --mode all \
   --exclude-path /api/v1/auth/logout
 st "http://127.0.0.1:$port/graphql" --checks all \
   --exclude-checks not_a_server_error,positive_data_acceptance -H "Authorization: Bearer $graphql_token"
-st "http://127.0.0.1:$port/openapi.json" --checks all --mode all -H "Authorization: Bearer $logout_token" \
+FUZZ_TOKEN=$logout_token st "http://127.0.0.1:$port/openapi.json" --checks all --mode all \
   --include-path /api/v1/auth/logout
 if grep -q "Traceback" "$work/gunicorn.log"; then
   echo "server logged tracebacks:"; grep -B2 -A20 Traceback "$work/gunicorn.log" | head -80; status=1

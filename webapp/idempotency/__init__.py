@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import timedelta
 
 from flask import Response, current_app, g, request
@@ -37,6 +38,7 @@ HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 KEPT_HEADERS = ("Content-Type", "Location", "ETag")
 KEY_MAX = 255
+KEY_PATTERN = re.compile(r"[!-~]{1,%d}" % KEY_MAX)  # visible ASCII: UUIDs, ULIDs, base64 and the like
 STALE_AFTER = timedelta(minutes=2)
 RELEASED_STATUSES = {401, 429}
 
@@ -91,9 +93,9 @@ def _find(session, caller: str, key: str):
 def _claim():
     if not _applies():
         return None
-    key = request.headers[HEADER].strip()
-    if not key or len(key) > KEY_MAX or not key.isprintable():
-        return envelope(422, f"{HEADER} must be 1 to {KEY_MAX} printable characters.",
+    key = request.headers[HEADER]
+    if not KEY_PATTERN.fullmatch(key):
+        return envelope(422, f"{HEADER} must be 1 to {KEY_MAX} visible ASCII characters (no spaces).",
                         {HEADER: ["Invalid key."]}), 422
     caller, fingerprint, now = _caller(), _fingerprint(), utcnow()
     session = db.session
@@ -159,7 +161,8 @@ def _document() -> None:
     from webapp.extensions import api
 
     api.spec.components.parameter("IdempotencyKey", "header", {
-        "name": HEADER, "in": "header", "required": False, "schema": {"type": "string", "maxLength": KEY_MAX},
+        "name": HEADER, "in": "header", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX,
+                                                              "pattern": "^[!-~]+$"},
         "description": "Optional. Repeat a POST with the same key and body to get the first response again "
                        "(kept 24 h); the same key with a different body is 422.",
     })

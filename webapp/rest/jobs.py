@@ -22,7 +22,7 @@ def accepted(job):
 @blp.route("/jobs/user-export")
 class UserExport(MethodView):
     @authenticated(blp)
-    @blp.arguments(ExportRequestSchema)
+    @blp.arguments(ExportRequestSchema, required=False)
     @blp.response(202, JobSchema)
     def post(self, data):
         """Export every user as CSV or JSON (admins)"""
