@@ -343,3 +343,37 @@ def start_worker(app, redis_broker, tmp_path):
     yield start
     for process in workers:
         kill_group(process, signal.SIGTERM, timeout=10)
+
+
+# --- fixtures: each server is stopped by the fixture that started it ---------------------------
+
+@pytest.fixture
+def gunicorns(tmp_path):
+    """`start(**env)` → a ready Gunicorn; every one started is stopped (process group) at the end."""
+    started: list[Gunicorn] = []
+
+    def start(name="web", **env) -> Gunicorn:
+        server = Gunicorn(tmp_path / name, **env)
+        started.append(server)
+        return server.start().wait_ready()
+
+    yield start
+    Gunicorn.stop_all(started)
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path):
+    server = RedisServer(tmp_path / "redis")
+    try:
+        yield server.start()
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def throwaway_postgres():
+    cluster = PostgresCluster()
+    try:
+        yield cluster.init().start()
+    finally:
+        cluster.destroy()
