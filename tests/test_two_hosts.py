@@ -13,6 +13,7 @@ Skipped when TEST_DATABASE_URL or TEST_REDIS_URL is unset; fails when either is 
 """
 from __future__ import annotations
 
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,7 +23,11 @@ import requests
 from tests.conftest import PASSWORD
 from tests.servers import Gunicorn, migrate, services_urls
 
-pytestmark = pytest.mark.services
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.skipif(not (os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL")),
+                       reason="TEST_DATABASE_URL and TEST_REDIS_URL must both be set"),
+]
 
 
 @pytest.fixture(scope="module")
