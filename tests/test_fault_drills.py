@@ -179,7 +179,13 @@ def test_c_postgres_restarted_under_a_running_gunicorn(throwaway_postgres, gunic
         assert response.headers.get("Retry-After")
     assert_error_shape(login(web, "pat@example.com"), 503)
     graphql = requests.post(f"{web.base}/graphql", json={"query": ME_QUERY}, headers=bearer(token), timeout=TIMEOUT)
-    assert graphql.status_code != 500, graphql.text
+    assert graphql.status_code == 503, graphql.text  # the token check fails before execution
+    assert graphql.json()["data"] is None
+    assert [e["extensions"]["code"] for e in graphql.json()["errors"]] == ["SERVICE_UNAVAILABLE"]
+    anonymous = requests.post(f"{web.base}/graphql", timeout=TIMEOUT, json={  # no token: the resolver meets it
+        "query": 'mutation { login(email: "pat@example.com", password: "whatever it is") { accessToken } }'})
+    assert anonymous.status_code in (200, 503), anonymous.text
+    assert [e["extensions"]["code"] for e in anonymous.json()["errors"]] == ["SERVICE_UNAVAILABLE"]
     assert get(web, "/health").status_code == 200
     assert get(web, "/ready").status_code == 503
     assert time.monotonic() - started < 3 * TIMEOUT, "requests hung while PostgreSQL was down"
