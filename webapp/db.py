@@ -108,10 +108,12 @@ def _drop_if_closed_by_server(dbapi_connection, _record, _proxy):
     failing on a dead connection. It is a non-blocking poll, not a round trip like pool_pre_ping.
     """
     try:
-        readable = select.select([dbapi_connection.fileno()], [], [], 0)[0]
+        fd = dbapi_connection.fileno()
     except Exception:  # already closed on our side: fileno() raises
         raise DisconnectionError("connection already closed") from None
-    if readable:
+    poller = select.poll()  # poll, not select: no 1024-descriptor ceiling
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    if poller.poll(0):  # data, EOF, hang-up or error on an idle connection
         raise DisconnectionError("the server closed this connection")
 
 
