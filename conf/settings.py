@@ -75,6 +75,7 @@ class BaseConfig:
     DATABASE_URL = env("DATABASE_URL", "")
     DB_POOL_SIZE = env("DB_POOL_SIZE", 0, int)  # 0: size the pool to the threads per worker
     DB_POOL_TIMEOUT = env("DB_POOL_TIMEOUT", 10, int)
+    DB_CONNECT_TIMEOUT = env("DB_CONNECT_TIMEOUT", 5, int)  # seconds to reach PostgreSQL, then 503
     GUNICORN_THREADS = env("GUNICORN_THREADS", 4, int)
     DB_ECHO = env("DB_ECHO", False, to_bool)
 

@@ -6,10 +6,12 @@ so a request or a Celery task never sees another's state.
 """
 from __future__ import annotations
 
+import select
 from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from flask import current_app
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -94,10 +96,32 @@ def make_engine(config) -> Engine:
         options["pool_timeout"] = config.get("DB_POOL_TIMEOUT", 10)
         options["pool_recycle"] = 1800
         options["pool_reset_on_return"] = "rollback"
+        # A database host that does not answer fails the request within seconds, not minutes.
+        options["connect_args"] = {"connect_timeout": config.get("DB_CONNECT_TIMEOUT", 5)}
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine, "checkout", _drop_if_closed_by_server)
     return engine
+
+
+def _drop_if_closed_by_server(dbapi_connection, _record, _proxy):
+    """Replace a pooled connection the server has already closed (restart, failover, idle kill).
+
+    An idle connection has nothing to read; a readable socket means the server sent its
+    termination notice and hung up. Raising DisconnectionError makes the pool discard it and
+    connect afresh, so the first request after a PostgreSQL restart succeeds instead of
+    failing on a dead connection. It is a non-blocking poll, not a round trip like pool_pre_ping.
+    """
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # already closed on our side: fileno() raises
+        raise DisconnectionError("connection already closed") from None
+    poller = select.poll()  # poll, not select: no 1024-descriptor ceiling
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    if poller.poll(0):  # data, EOF, hang-up or error on an idle connection
+        raise DisconnectionError("the server closed this connection")
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -120,7 +120,12 @@ class RestApi(Api):
 
     def handle_database_down(self, error):
         log.warning("database unavailable: %s", error.__class__.__name__)
-        return envelope(503, domain.Unavailable.default_message), 503, {"Retry-After": "5"}
+        headers = {"Retry-After": "5"}
+        if request.path == "/graphql":  # the token check runs before strawberry: answer in its shape
+            body = {"data": None, "errors": [{"message": domain.Unavailable.default_message,
+                                              "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
+            return body, 503, headers
+        return envelope(503, domain.Unavailable.default_message), 503, headers
 
     def handle_database_error(self, error: DBAPIError):
         # Input the database refuses (a NUL byte, an out-of-range number) is the client's.
