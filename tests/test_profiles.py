@@ -177,3 +177,17 @@ def test_graphql_profile_shows_avatar_urls(client, make_user, token):
     profile = GraphQLDoor(client).get_profile(token(alice), alice.id).data
     assert profile["avatar_url"].startswith("/media/avatars/")
     assert sorted(t["size"] for t in profile["avatar_thumbnails"]) == [64, 256]
+
+
+def test_avatar_upload_refuses_extra_form_fields(client, make_user, token):
+    import io
+
+    from PIL import Image
+
+    user = make_user()
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
+    response = client.put(f"/api/v1/users/{user.id}/avatar", headers={"Authorization": f"Bearer {token(user)}"},
+                          data={"file": (io.BytesIO(buffer.getvalue()), "a.png"), "extra": "x"},
+                          content_type="multipart/form-data")
+    assert response.status_code == 422 and "extra" in response.get_json()["errors"]

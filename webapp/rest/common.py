@@ -60,5 +60,13 @@ def session_id() -> str:
     return get_jwt()["sid"]
 
 
+def only_files() -> None:
+    """Multipart uploads take their documented file fields only: extra form fields are a 422."""
+    from webapp.errors import Invalid
+
+    if request.form:
+        raise Invalid("Validation failed.", errors={key: ["Unknown field."] for key in request.form})
+
+
 def client_facts() -> dict:
     return {"user_agent": request.headers.get("User-Agent", ""), "ip": request.remote_addr or ""}

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from webapp.extensions import db
 from webapp.jobs import services
-from webapp.rest.common import authenticated, viewer
+from webapp.rest.common import authenticated, only_files, viewer
 from webapp.rest.job_schemas import ExportRequestSchema, ImportFileSchema, JobSchema
 
 PREFIX = ""
@@ -36,6 +36,7 @@ class UserImport(MethodView):
     @blp.response(202, JobSchema)
     def post(self, files):
         """Import users from a CSV file (admins); the result reports every row"""
+        only_files()
         return accepted(services.request_user_import(db.session, viewer(), files["file"].stream))
 
 

@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from webapp.extensions import db
 from webapp.profiles import services
-from webapp.rest.common import Blueprint, authenticated, viewer
+from webapp.rest.common import Blueprint, authenticated, only_files, viewer
 from webapp.rest.post_schemas import AvatarUploadSchema, ProfilePatchSchema
 from webapp.rest.schemas import ProfileSchema
 from webapp.users.services import get_user, profile_view
@@ -44,6 +44,7 @@ class Avatar(MethodView):
     @blp.alt_response(415, description="Not a PNG, JPEG or WebP image (judged by content).")
     def put(self, files, user_id):
         """Upload an avatar (multipart field `file`); 64 and 256 px thumbnails follow from a background task"""
+        only_files()
         upload = files["file"]
         data = upload.stream.read(current_app.config["MAX_AVATAR_BYTES"] + 1)
         user = get_user(db.session, user_id)
