@@ -93,7 +93,7 @@ def celery_init_app(app, **overrides) -> Celery:
     celery.config_from_object({**celery_settings(app.config), **overrides})
     celery.set_default()
     app.extensions["celery"] = celery
-    from tasks import email, housekeeping, jobs  # noqa: F401  (register the shared tasks)
+    from tasks import email, housekeeping, jobs, signals  # noqa: F401  (register tasks and signal handlers)
 
     celery.finalize()
     return celery

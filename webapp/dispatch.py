@@ -14,6 +14,8 @@ import threading
 
 from flask import current_app
 
+from webapp.observability import current_request_id, task_request_id
+
 log = logging.getLogger("webapp.dispatch")
 
 
@@ -21,12 +23,19 @@ def enqueue(name: str, *args) -> bool:
     celery = current_app.extensions["celery"]
     task = celery.tasks[name]
     if celery.conf.task_always_eager:
-        worker = threading.Thread(target=task.apply, args=(args,), name=f"eager:{name}")
+        request_id = current_request_id()
+
+        def run():
+            task_request_id.set(request_id)
+            task.apply(args=args)
+
+        worker = threading.Thread(target=run, name=f"eager:{name}")
         worker.start()
         worker.join()
         return True
+    headers = {"request_id": current_request_id()}
     try:
-        task.apply_async(args=args)
+        task.apply_async(args=args, headers=headers)
     except Exception as exc:  # kombu.OperationalError, redis ConnectionError, timeouts
         log.warning("broker unavailable, %s%r not queued: %s", name, args, exc)
         return False

@@ -13,11 +13,13 @@ import re
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 
 from flask import Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+task_request_id: ContextVar[str | None] = ContextVar("task_request_id", default=None)
 log = logging.getLogger("webapp.request")
 
 REQUESTS = Counter("delta_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
@@ -41,10 +43,18 @@ class JsonFormatter(logging.Formatter):
 
 
 def _current_request_id() -> str | None:
+    """The request's id, or in a task the id of the request that enqueued it."""
+    rid = task_request_id.get()
+    if rid:
+        return rid
     try:
         return g.get("request_id")
     except RuntimeError:  # outside an app context
         return None
+
+
+def current_request_id() -> str | None:
+    return _current_request_id()
 
 
 def configure_logging(level: str) -> None:
@@ -96,6 +106,30 @@ def registry() -> CollectorRegistry:
     return REGISTRY
 
 
+class JobStates:
+    """Jobs by state, read from the database at scrape time (the truth, whichever worker ran them)."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+        from sqlalchemy import func, select
+
+        from webapp.extensions import db
+        from webapp.jobs.models import STATUSES, Job
+
+        family = GaugeMetricFamily("delta_jobs", "Jobs by state", labels=["state"])
+        try:
+            with db.reader() as connection:
+                counts = dict(connection.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+        except Exception:  # the database is down: /ready says so; metrics still answer
+            return
+        for state in STATUSES:
+            family.add_metric([state], counts.get(state, 0))
+        yield family
+
+
 def metrics():
-    """Prometheus text format: requests and latency by endpoint, plus the collectors others register."""
-    return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus text format: requests, latency, cache, limits, tasks (all workers) and jobs by state."""
+    body = generate_latest(registry())
+    jobs = CollectorRegistry(auto_describe=False)
+    jobs.register(JobStates())
+    return Response(body + generate_latest(jobs), content_type=CONTENT_TYPE_LATEST)
