@@ -177,3 +177,21 @@ def test_bad_setting_names_the_variable(monkeypatch):
     monkeypatch.setenv("ACCESS_TOKEN_MINUTES", "soon")
     with pytest.raises(ConfigError, match="ACCESS_TOKEN_MINUTES"):
         load_config("testing")
+
+
+def test_a_row_changed_or_deleted_meanwhile_is_409_not_500(client, make_user, token, monkeypatch):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from webapp.profiles import services as profiles
+
+    def raced(*args, **kwargs):
+        raise StaleDataError("UPDATE statement on table 'profiles' expected to update 1 row(s); 0 were matched.")
+
+    monkeypatch.setattr(profiles, "update_profile", raced)
+    user = make_user()
+    headers = {"Authorization": f"Bearer {token(user)}"}
+    body = assert_error(client.patch(f"/api/v1/users/{user.id}/profile", json={"bio": "x"}, headers=headers), 409)
+    assert "UPDATE" not in body["message"]
+    graphql = client.post("/graphql", headers=headers, json={
+        "query": f'mutation {{ updateProfile(userId: {user.id}, input: {{bio: "x"}}) {{ bio }} }}'}).get_json()
+    assert graphql["errors"][0]["extensions"]["code"] == "CONFLICT" and "UPDATE" not in graphql["errors"][0]["message"]

@@ -5,7 +5,8 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from strawberry.extensions import SchemaExtension
 
 from webapp import errors as domain
@@ -39,6 +40,8 @@ def code_for(error: GraphQLError) -> str:
             return code
     if isinstance(original, OperationalError):
         return "SERVICE_UNAVAILABLE"
+    if isinstance(original, (StaleDataError, IntegrityError)):
+        return "CONFLICT"  # another request changed or deleted the row meanwhile
     if isinstance(original, DBAPIError) and type(original.orig).__name__ in DB_INPUT_ERRORS:
         return "BAD_USER_INPUT"
     if isinstance(original, (ValueError, TypeError, OverflowError)) and error.path is None:
@@ -74,6 +77,8 @@ class ErrorCodes(SchemaExtension):
             message = domain.Unavailable.default_message
         elif code == INTERNAL and self.production:
             message = "Internal server error."
+        elif code == "CONFLICT":
+            message = "The resource was changed or deleted by another request meanwhile; reload and retry."
         elif code == "BAD_USER_INPUT" and isinstance(original, DBAPIError):
             message = "The input contains a value that cannot be stored."
         return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,

@@ -10,7 +10,8 @@ import logging
 import marshmallow as ma
 from flask import current_app, request
 from flask_smorest import Api, pagination
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -18,6 +19,7 @@ from webapp import errors as domain
 
 log = logging.getLogger("webapp.errors")
 
+CONCURRENT_CHANGE = "The resource was changed or deleted by another request meanwhile; reload and retry."
 STATUS_OF = {
     domain.Invalid: 422,
     domain.Unauthenticated: 401,
@@ -83,6 +85,8 @@ class RestApi(Api):
         super()._register_error_handlers()
         self._app.register_error_handler(domain.DomainError, self.handle_domain_error)
         self._app.register_error_handler(OperationalError, self.handle_database_down)
+        self._app.register_error_handler(StaleDataError, self.handle_concurrent_change)
+        self._app.register_error_handler(IntegrityError, self.handle_concurrent_change)
         self._app.register_error_handler(DBAPIError, self.handle_database_error)
         self._app.register_error_handler(Exception, self.handle_unexpected)
 
@@ -126,6 +130,11 @@ class RestApi(Api):
                                               "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
             return body, 503, headers
         return envelope(503, domain.Unavailable.default_message), 503, headers
+
+    def handle_concurrent_change(self, error):
+        # Another request changed or deleted the row between our read and our write.
+        log.info("concurrent change: %s", type(error).__name__)
+        return envelope(409, CONCURRENT_CHANGE), 409
 
     def handle_database_error(self, error: DBAPIError):
         # Input the database refuses (a NUL byte, an out-of-range number) is the client's.
