@@ -54,7 +54,14 @@ class Posts(MethodView):
     @blp.response(200, PostSchema(many=True), headers=LIST_HEADERS)
     @blp.paginate()
     def get(self, args, pagination_parameters):
-        """List posts: published ones, plus your own drafts (all drafts for admins)"""
+        """List posts: published ones, plus your own drafts (all drafts for admins)
+
+        Page with `page`/`page_size`, or walk with `cursor`: each response with more to come
+        carries `X-Next-Cursor` and a `Link: <...>; rel="next"`; a cursor page costs the same at
+        any depth, a deep `page` costs what it skips. `X-Pagination.total` is exact up to
+        10,000 posts; above that (PostgreSQL) it is the planner's estimate and
+        `"total_is_estimate": true`. A cursor response's `X-Pagination` carries only the total.
+        """
         return _page(pagination_parameters, **args)
 
     @authenticated(blp)
@@ -118,6 +125,13 @@ class UserPosts(MethodView):
     @blp.response(200, PostSchema(many=True), headers=LIST_HEADERS)
     @blp.paginate()
     def get(self, args, pagination_parameters, user_id):
-        """A user's posts: drafts included for that user and admins"""
+        """A user's posts: drafts included for that user and admins
+
+        Page with `page`/`page_size`, or walk with `cursor`: each response with more to come
+        carries `X-Next-Cursor` and a `Link: <...>; rel="next"`; a cursor page costs the same at
+        any depth, a deep `page` costs what it skips. `X-Pagination.total` is exact up to
+        10,000 posts; above that (PostgreSQL) it is the planner's estimate and
+        `"total_is_estimate": true`. A cursor response's `X-Pagination` carries only the total.
+        """
         user = get_user(db.session, user_id)
         return _page(pagination_parameters, author_id=user.id, **args)
