@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test migrate worker beat fuzz bench clean
+.PHONY: install run test migrate worker beat fuzz bench bench-scale clean
 
 $(STAMP): setup.cfg pyproject.toml package.json package-lock.json
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -42,3 +42,7 @@ bench: $(STAMP)  ## wrk against the app and the Flask/strawberry/argon2 floors (
 
 fuzz: $(STAMP)  ## schemathesis against a live gunicorn: REST (all checks, all modes) and GraphQL
 	bash tests/fuzz/run.sh
+
+bench-scale: $(STAMP)  ## post reads at 1,000 and 1,000,000 posts (bulk-seeded PostgreSQL + Redis db 9): ratios
+	command -v wrk >/dev/null || (sudo apt-get install -y wrk || apt-get install -y wrk)
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/scale.py

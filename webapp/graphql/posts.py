@@ -7,13 +7,14 @@ from typing import Optional
 import strawberry
 from strawberry.types import Info
 
-from webapp.errors import Unauthenticated
+from webapp.errors import Invalid, Unauthenticated
 from webapp.extensions import db
 from webapp.posts import services as posts
 from webapp.profiles import services as profiles
 from webapp.users import services as users
 
 MAX_LIMIT = 100
+MAX_SKIP = 10_000  # OFFSET costs what it skips; deeper walks use REST's cursor
 
 
 def clamp(limit: int | None, default: int = 20) -> int:
@@ -93,10 +94,13 @@ class PostQuery:
         info.context.loaders.saw_posts([post])
         return Post.from_model(post)
 
-    @strawberry.field(description="Newest first: published posts plus your own drafts; limit is capped at 100.")
+    @strawberry.field(description="Newest first: published posts plus your own drafts; limit is capped at 100, "
+                                  "skip at 10000 (deeper: REST /posts with its cursor).")
     def posts(self, info: Info, skip: int = 0, limit: int = 20, author_id: Optional[int] = None) -> list[Post]:
+        if skip > MAX_SKIP:
+            raise Invalid("Validation failed.", errors={"skip": [f"Must be at most {MAX_SKIP}."]})
         page = posts.list_posts(db.session, optional_viewer(info), offset=max(0, skip), limit=clamp(limit),
-                                author_id=author_id)
+                                author_id=author_id, count=False)
         info.context.loaders.saw_posts(page.items)
         return [Post.from_model(post) for post in page.items]
 

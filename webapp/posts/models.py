@@ -34,5 +34,9 @@ class Post(Base):
         Index("ix_posts_updated_at", "updated_at", "id"),
     )
 
+    def cache_namespaces(self) -> set[str]:
+        """Any post written or deleted makes the cached list totals stale (see webapp/caching.py)."""
+        return {"posts"}
+
     def __repr__(self) -> str:
         return f"<Post {self.id}>"

@@ -1,22 +1,35 @@
 """Posts: visibility (drafts for their author and admins only), listing, writing, deleting."""
 from __future__ import annotations
 
-from sqlalchemy import Select, func, or_, select, true
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
-from webapp import validation
+from webapp import caching, validation
 from webapp.auth.permissions import Permission, can, require
 from webapp.db import MAX_ID
 from webapp.errors import Invalid, NotFound
 from webapp.posts.models import Post
 from webapp.users.models import User
-from webapp.users.services import Page, _escape_like
+from webapp.users.services import _escape_like
 
 TITLE_MAX = 200
 CONTENT_MAX = 50_000
 SORTS = {"created_at": Post.created_at, "updated_at": Post.updated_at, "title": Post.title, "id": Post.id}
 DEFAULT_SORT = "-created_at"
 NOT_FOUND = "Post not found."
+# Totals up to this many rows are exact; above it PostgreSQL's planner estimate is returned
+# (X-Pagination says "total_is_estimate": true). Counting is bounded either way: an exact
+# COUNT(*) over a million rows is what made page 1 grow with the table.
+EXACT_COUNT_UP_TO = 10_000
+COUNT_TTL = 600  # seconds; every post write invalidates sooner (the "posts" namespace)
+BAD_CURSOR = "Not a valid cursor for this list (it belongs to the same filters and sort)."
 UNVERIFIED = "Verify your email address before writing posts."
 
 
@@ -67,11 +80,108 @@ def posts_query(viewer: User | None, *, author_id: int | None = None, q: str | N
     return stmt.order_by(*order)
 
 
-def list_posts(session: Session, viewer: User | None, *, offset: int = 0, limit: int = 20, **filters) -> Page:
+@dataclass
+class PostPage:
+    items: list
+    total: int | None = None  # None when not asked for (count=False)
+    exact: bool = True  # False: `total` is the planner's estimate (above EXACT_COUNT_UP_TO)
+    next_cursor: str | None = None  # the keyset position after the last item, when there is more
+
+
+def encode_cursor(sort: str, value, post_id: int) -> str:
+    """Opaque to clients: the sort and the (sort value, id) of the last item they saw."""
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([sort, value, int(post_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str):
+    """(value, id) of a cursor made for `sort`; anything else is a 422 on `cursor`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, value, post_id = json.loads(raw)
+        if cursor_sort != sort or type(post_id) is not int or not 0 <= post_id <= MAX_ID:
+            raise ValueError
+        key = sort.lstrip("-")
+        if key in ("created_at", "updated_at"):
+            value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError
+        elif key == "title":
+            if not isinstance(value, str):
+                raise ValueError
+        else:
+            value = post_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        raise Invalid("Validation failed.", errors={"cursor": [BAD_CURSOR]}) from None
+    return value, post_id
+
+
+def _after(sort: str, value, post_id: int):
+    """Rows strictly after (value, id) in `sort` order, as a range the sort's index can seek.
+
+    `col <= v AND (col < v OR id < i)` rather than a row comparison: portable to SQLite, and
+    the first term gives PostgreSQL the index bound (no OFFSET, no scan of what came before).
+    """
+    descending = sort.startswith("-")
+    column, key = SORTS[sort.lstrip("-")], sort.lstrip("-")
+    if key == "id":
+        return Post.id < post_id if descending else Post.id > post_id
+    if descending:
+        return and_(column <= value, or_(column < value, Post.id < post_id))
+    return and_(column >= value, or_(column > value, Post.id > post_id))
+
+
+def _count_key(viewer: User | None, filters: dict) -> str:
+    who = "anon" if viewer is None else ("admin" if viewer.is_admin else f"user:{viewer.id}")
+    facts = {key: filters.get(key) for key in ("author_id", "q", "published")}
+    if facts["q"]:
+        facts["q"] = str(facts["q"]).strip()
+    digest = hashlib.sha256(json.dumps([who, facts], sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return f"count:{digest}"
+
+
+def _count(session: Session, stmt: Select) -> tuple[int, bool]:
+    """(total, exact): exact up to EXACT_COUNT_UP_TO; beyond it, on PostgreSQL, the planner's estimate."""
+    ids = stmt.order_by(None).with_only_columns(Post.id)
+    if session.get_bind().dialect.name != "postgresql":
+        return session.scalar(select(func.count()).select_from(ids.subquery())), True
+    bounded = session.scalar(select(func.count()).select_from(ids.limit(EXACT_COUNT_UP_TO + 1).subquery()))
+    if bounded <= EXACT_COUNT_UP_TO:
+        return bounded, True
+    connection = session.connection()
+    compiled = ids.compile(dialect=connection.dialect)
+    plan = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_COUNT_UP_TO + 1), False
+
+
+def count_posts(session: Session, viewer: User | None, **filters) -> tuple[int, bool]:
+    """The total for a filter set, cached under "posts" (any post write re-counts)."""
+    stmt = posts_query(viewer, **{**filters, "sort": DEFAULT_SORT})
+    total, exact = caching.cached("posts", _count_key(viewer, filters), lambda: _count(session, stmt),
+                                  timeout=COUNT_TTL)
+    return total, exact
+
+
+def list_posts(session: Session, viewer: User | None, *, offset: int = 0, limit: int = 20,
+               cursor: str | None = None, count: bool = True, **filters) -> PostPage:
+    """A page of posts: by OFFSET, or after `cursor` (keyset: cost independent of the depth)."""
+    sort = filters.get("sort", DEFAULT_SORT)
     stmt = posts_query(viewer, **filters)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    items = list(session.scalars(stmt.options(joinedload(Post.author)).offset(offset).limit(limit)).unique())
-    return Page(items=items, total=total)
+    if cursor is not None:
+        stmt = stmt.where(_after(sort, *decode_cursor(cursor, sort)))
+        offset = 0
+    rows = list(session.scalars(stmt.options(joinedload(Post.author)).offset(offset).limit(limit + 1)).unique())
+    page = PostPage(items=rows[:limit])
+    if len(rows) > limit and page.items:
+        last = page.items[-1]
+        page.next_cursor = encode_cursor(sort, getattr(last, sort.lstrip("-")), last.id)
+    if count:
+        page.total, page.exact = count_posts(session, viewer, **{k: v for k, v in filters.items() if k != "sort"})
+    return page
 
 
 def posts_by_authors(session: Session, viewer: User | None, author_ids, limit: int) -> dict[int, list[Post]]:

@@ -1,8 +1,10 @@
 """Small pieces every REST blueprint uses: the auth decorator and request facts."""
 from __future__ import annotations
 
+import json
+
 import flask_smorest
-from flask import request
+from flask import g, request
 from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_jwt_in_request
 from flask_smorest.etag import IF_MATCH_HEADER, _get_etag_ctx
 
@@ -19,6 +21,23 @@ class Blueprint(flask_smorest.Blueprint):
 
     def _check_precondition(self):
         pass
+
+    def _set_pagination_metadata(self, page_params, result, headers):
+        """flask-smorest's X-Pagination, plus what our totals mean.
+
+        Lists whose total may be large (posts) count exactly up to a bound and estimate beyond
+        it: then `total` is approximate and `"total_is_estimate": true` says so. A request by
+        `cursor` has no page number: its X-Pagination carries only `total` (and that flag).
+        """
+        result, headers = super()._set_pagination_metadata(page_params, result, headers)
+        if g.get("pagination_by_cursor") or g.get("pagination_estimate"):
+            metadata = json.loads(headers[self.PAGINATION_HEADER_NAME])
+            if g.get("pagination_by_cursor"):
+                metadata = {"total": metadata["total"]}
+            if g.get("pagination_estimate"):
+                metadata["total_is_estimate"] = True
+            headers[self.PAGINATION_HEADER_NAME] = json.dumps(metadata)
+        return result, headers
 
     def check_etag(self, etag_data, etag_schema=None):
         if not request.if_match or request.if_match.star_tag:

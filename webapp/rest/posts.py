@@ -1,11 +1,14 @@
 """/api/v1/posts and /api/v1/users/{id}/posts: published for anyone, drafts for author and admins."""
 from __future__ import annotations
 
-from flask import url_for
+from urllib.parse import urlencode
+
+from flask import g, request, url_for
 from flask.views import MethodView
 
 from webapp.extensions import db
 from webapp.posts import services
+from webapp.errors import Invalid
 from webapp.rest.common import OPTIONAL_BEARER, Blueprint, authenticated, optional_viewer, viewer
 from webapp.rest.post_schemas import (PostCreateSchema, PostListArgs, PostPatchSchema, PostPutSchema,
                                       PostSchema, UserPostListArgs)
@@ -15,11 +18,32 @@ PREFIX = ""
 blp = Blueprint("posts", __name__, description="Posts: anyone reads published ones; verified users write.")
 
 
-def _page(pagination_parameters, **filters):
+LIST_HEADERS = {
+    "X-Next-Cursor": {"description": "Opaque position after the last item, present when there are more: "
+                                     "send it back as `cursor` (same filters and sort) for the next page. "
+                                     "Walking by cursor costs the same at any depth; a deep `page` does not.",
+                      "schema": {"type": "string"}},
+    "Link": {"description": '`<url>; rel="next"`: the next page by cursor, when there are more.',
+             "schema": {"type": "string"}},
+}
+
+
+def _page(pagination_parameters, cursor=None, **filters):
+    """The page, its X-Pagination (total: see Blueprint._set_pagination_metadata) and next cursor."""
+    if cursor is not None and "page" in request.args:
+        raise Invalid("Validation failed.", errors={"cursor": ["Send either cursor or page, not both."]})
     page = services.list_posts(db.session, optional_viewer(), offset=pagination_parameters.first_item,
-                               limit=pagination_parameters.page_size, **filters)
+                               limit=pagination_parameters.page_size, cursor=cursor, **filters)
     pagination_parameters.item_count = page.total
-    return [services.post_view(post) for post in page.items]
+    g.pagination_estimate = not page.exact
+    g.pagination_by_cursor = cursor is not None
+    headers = {}
+    if page.next_cursor:
+        query = {key: values for key, values in request.args.lists() if key not in ("page", "cursor")}
+        query["cursor"] = [page.next_cursor]
+        headers["X-Next-Cursor"] = page.next_cursor
+        headers["Link"] = f'<{request.base_url}?{urlencode(query, doseq=True)}>; rel="next"'
+    return [services.post_view(post) for post in page.items], headers
 
 
 @blp.route("/posts")
@@ -27,10 +51,17 @@ class Posts(MethodView):
     @blp.doc(security=OPTIONAL_BEARER)
     @blp.etag
     @blp.arguments(PostListArgs, location="query")
-    @blp.response(200, PostSchema(many=True))
+    @blp.response(200, PostSchema(many=True), headers=LIST_HEADERS)
     @blp.paginate()
     def get(self, args, pagination_parameters):
-        """List posts: published ones, plus your own drafts (all drafts for admins)"""
+        """List posts: published ones, plus your own drafts (all drafts for admins)
+
+        Page with `page`/`page_size`, or walk with `cursor`: each response with more to come
+        carries `X-Next-Cursor` and a `Link: <...>; rel="next"`; a cursor page costs the same at
+        any depth, a deep `page` costs what it skips. `X-Pagination.total` is exact up to
+        10,000 posts; above that (PostgreSQL) it is the planner's estimate and
+        `"total_is_estimate": true`. A cursor response's `X-Pagination` carries only the total.
+        """
         return _page(pagination_parameters, **args)
 
     @authenticated(blp)
@@ -91,9 +122,16 @@ class UserPosts(MethodView):
     @blp.doc(security=OPTIONAL_BEARER)
     @blp.etag
     @blp.arguments(UserPostListArgs, location="query")
-    @blp.response(200, PostSchema(many=True))
+    @blp.response(200, PostSchema(many=True), headers=LIST_HEADERS)
     @blp.paginate()
     def get(self, args, pagination_parameters, user_id):
-        """A user's posts: drafts included for that user and admins"""
+        """A user's posts: drafts included for that user and admins
+
+        Page with `page`/`page_size`, or walk with `cursor`: each response with more to come
+        carries `X-Next-Cursor` and a `Link: <...>; rel="next"`; a cursor page costs the same at
+        any depth, a deep `page` costs what it skips. `X-Pagination.total` is exact up to
+        10,000 posts; above that (PostgreSQL) it is the planner's estimate and
+        `"total_is_estimate": true`. A cursor response's `X-Pagination` carries only the total.
+        """
         user = get_user(db.session, user_id)
         return _page(pagination_parameters, author_id=user.id, **args)
