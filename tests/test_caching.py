@@ -1,6 +1,7 @@
 """Hot reads come from the cache, and a client never reads its own write stale."""
 from __future__ import annotations
 
+import json
 import re
 
 from webapp.extensions import db
@@ -55,3 +56,33 @@ def test_visibility_is_applied_after_the_cache(client, make_user, token):
     client.get(f"/api/v1/users/{alice.id}", headers={"Authorization": f"Bearer {token(alice)}"})  # private, cached
     public = client.get(f"/api/v1/users/{alice.id}", headers={"Authorization": f"Bearer {token(bob)}"}).get_json()
     assert "email" not in public
+
+
+def test_post_reads_are_fresh_after_every_kind_of_write(door, client, make_user, token):
+    author = make_user(name="Author")
+    author_token = token(author)
+    post = door.create_post(author_token, title="First", content="x", published=True).data
+    assert door.get_post(None, post["id"]).data["title"] == "First"          # cached now
+    assert door.list_posts(None).data[0]["title"] == "First"
+    assert door.update_post(author_token, post["id"], title="Second").ok
+    assert door.get_post(None, post["id"]).data["title"] == "Second"
+    assert door.list_posts(None).data[0]["title"] == "Second"
+    assert door.update_user(author_token, author.id, name="Renamed Author").ok
+    assert door.get_post(None, post["id"]).data["author"]["name"] == "Renamed Author"
+    assert door.list_posts(None).data[0]["author"]["name"] == "Renamed Author"
+    assert door.update_post(author_token, post["id"], published=False).ok       # a draft now
+    assert door.get_post(None, post["id"]).status == "not_found"
+    assert door.list_posts(None).data == []
+    assert door.get_post(author_token, post["id"]).ok                            # its author still sees it
+    second = door.create_post(author_token, title="Another", content="y", published=True).data
+    assert [p["id"] for p in door.list_posts(None).data] == [second["id"]]
+    assert door.delete_post(author_token, second["id"]).ok
+    assert door.list_posts(None).data == []
+
+
+def test_post_list_totals_are_fresh(client, make_user, token):
+    author = make_user()
+    headers = {"Authorization": f"Bearer {token(author)}"}
+    assert json.loads(client.get("/api/v1/posts").headers["X-Pagination"])["total"] == 0
+    client.post("/api/v1/posts", json={"title": "One", "published": True}, headers=headers)
+    assert json.loads(client.get("/api/v1/posts").headers["X-Pagination"])["total"] == 1

@@ -263,3 +263,48 @@ def post_view(post: Post) -> dict:
     return {"id": post.id, "title": post.title, "content": post.content, "published": post.published,
             "created_at": post.created_at, "updated_at": post.updated_at, "author_id": post.author_id,
             "author": {"id": post.author.id, "name": post.author.name}}
+
+
+def _viewer_key(viewer: User | None) -> str:
+    """Who a cached read was computed for: what they may see is all that differs."""
+    if viewer is None:
+        return "anon"
+    return "admin" if viewer.is_admin else f"user{viewer.id}"
+
+
+def post_card(session: Session, viewer: User | None, post_id) -> dict:
+    """`post_view` of a post the viewer may read, from the cache when fresh (namespace "posts")."""
+    try:
+        post_id = int(post_id)
+    except (TypeError, ValueError):
+        raise NotFound(NOT_FOUND) from None
+    if not 0 < post_id <= MAX_ID:
+        raise NotFound(NOT_FOUND)
+
+    def load():
+        post = session.scalar(select(Post).options(joinedload(Post.author)).where(Post.id == post_id))
+        return post_view(post) if post is not None else None
+
+    card = caching.cached("posts", f"card:{post_id}", load)
+    if card is None or not (card["published"] or can(viewer, Permission.VIEW_DRAFT,
+                                                      _Owned(card["author_id"]))):
+        raise NotFound(NOT_FOUND)
+    return card
+
+
+@dataclass
+class _Owned:
+    author_id: int
+
+
+def list_page(session: Session, viewer: User | None, *, offset: int = 0, limit: int = 20,
+              cursor: str | None = None, **filters) -> dict:
+    """A page of post views with its total and next cursor, cached per viewer kind and arguments."""
+    key = json.dumps([_viewer_key(viewer), offset, limit, cursor, sorted(filters.items())], default=str)
+
+    def load():
+        page = list_posts(session, viewer, offset=offset, limit=limit, cursor=cursor, **filters)
+        return {"items": [post_view(post) for post in page.items], "total": page.total,
+                "exact": page.exact, "next_cursor": page.next_cursor}
+
+    return caching.cached("posts", "page:" + hashlib.sha256(key.encode()).hexdigest(), load, timeout=COUNT_TTL)

@@ -32,18 +32,18 @@ def _page(pagination_parameters, cursor=None, **filters):
     """The page, its X-Pagination (total: see Blueprint._set_pagination_metadata) and next cursor."""
     if cursor is not None and "page" in request.args:
         raise Invalid("Validation failed.", errors={"cursor": ["Send either cursor or page, not both."]})
-    page = services.list_posts(db.session, optional_viewer(), offset=pagination_parameters.first_item,
-                               limit=pagination_parameters.page_size, cursor=cursor, **filters)
-    pagination_parameters.item_count = page.total
-    g.pagination_estimate = not page.exact
+    page = services.list_page(db.session, optional_viewer(), offset=pagination_parameters.first_item,
+                              limit=pagination_parameters.page_size, cursor=cursor, **filters)
+    pagination_parameters.item_count = page["total"]
+    g.pagination_estimate = not page["exact"]
     g.pagination_by_cursor = cursor is not None
     headers = {}
-    if page.next_cursor:
+    if page["next_cursor"]:
         query = {key: values for key, values in request.args.lists() if key not in ("page", "cursor")}
-        query["cursor"] = [page.next_cursor]
-        headers["X-Next-Cursor"] = page.next_cursor
+        query["cursor"] = [page["next_cursor"]]
+        headers["X-Next-Cursor"] = page["next_cursor"]
         headers["Link"] = f'<{request.base_url}?{urlencode(query, doseq=True)}>; rel="next"'
-    return [services.post_view(post) for post in page.items], headers
+    return page["items"], headers
 
 
 @blp.route("/posts")
@@ -81,7 +81,7 @@ class PostById(MethodView):
     @blp.response(200, PostSchema)
     def get(self, post_id):
         """One post; a draft is 404 unless you wrote it or are an admin"""
-        return services.post_view(services.get_post(db.session, optional_viewer(), post_id))
+        return services.post_card(db.session, optional_viewer(), post_id)
 
     @authenticated(blp)
     @blp.etag
