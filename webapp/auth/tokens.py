@@ -109,8 +109,12 @@ def _principal_row_psycopg(engine, user_id: int, sid: str) -> dict | None:
     sql = _principal_sql.get(engine.dialect)
     if sql is None:
         sql = _principal_sql[engine.dialect] = str(PRINCIPAL.compile(dialect=engine.dialect))
-    connection = engine.raw_connection()
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    connection = None
     try:
+        connection = engine.raw_connection()  # a refused connect surfaces as psycopg's own error
         driver = connection.driver_connection
         driver.autocommit = True
         try:
@@ -121,15 +125,14 @@ def _principal_row_psycopg(engine, user_id: int, sid: str) -> dict | None:
             if not driver.closed:
                 driver.autocommit = False
     except Exception as exc:
-        connection.invalidate()  # a broken connection must not go back to the pool
-        import psycopg
-        from sqlalchemy.exc import DBAPIError
-
+        if connection is not None:
+            connection.invalidate()  # a broken connection must not go back to the pool
         if isinstance(exc, psycopg.Error):  # the same errors (and 503s) as the ORM path
             raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
         raise
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()
     return dict(zip(_PRINCIPAL_NAMES, values)) if values is not None else None
 
 
