@@ -189,6 +189,22 @@ print(json.dumps({"user_ids": ids, "post_ids": post_ids}))
 """
 
 
+def prepare(database_url: str, redis_url: str, work: Path) -> dict:
+    """Empty scratch database and Redis db, migrated; the production-mode environment to serve them."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    reset_database(database_url)
+    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+           "JWT_SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": database_url,
+           "REDIS_URL": redis_url, "RATELIMIT_ENABLED": "false", "INSTANCE_PATH": str(work),
+           "PYTHONPATH": str(ROOT)}
+    env.pop("TEST_DATABASE_URL", None)
+    subprocess.run([BIN / "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 10)))
@@ -208,17 +224,7 @@ def main() -> None:
     work = BENCH / "results" / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    import redis
-
-    redis.Redis.from_url(args.redis_url).flushdb()
-    reset_database(args.database_url)
-    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
-           "JWT_SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": args.database_url,
-           "REDIS_URL": args.redis_url, "RATELIMIT_ENABLED": "false", "INSTANCE_PATH": str(work),
-           "PYTHONPATH": str(ROOT)}
-    env.pop("TEST_DATABASE_URL", None)
-    subprocess.run([BIN / "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    env = prepare(args.database_url, args.redis_url, work)
     print(f"seeding {args.users} users x {args.posts_per_user} posts through the services ...", flush=True)
     seeded = json.loads(subprocess.run([sys.executable, "-c", SEED, str(args.users), str(args.posts_per_user),
                                         PASSWORD], cwd=ROOT, env=env, check=True, capture_output=True,

@@ -22,10 +22,8 @@ import argparse
 import io
 import json
 import os
-import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -34,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.run import BENCH, BIN, ROOT, PASSWORD, Server, reset_database, wrk  # noqa: E402
+from bench.run import BENCH, PASSWORD, Server, prepare, wrk  # noqa: E402
 
 USERS = 100_000
 SIZES = (1_000, 1_000_000)
@@ -210,15 +208,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     redis_client = redis.Redis.from_url(ARGS.redis_url)
-    redis_client.flushdb()
-    reset_database(ARGS.database_url)
-    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
-           "JWT_SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": ARGS.database_url,
-           "REDIS_URL": ARGS.redis_url, "RATELIMIT_ENABLED": "false", "INSTANCE_PATH": str(work),
-           "PYTHONPATH": str(ROOT)}
-    env.pop("TEST_DATABASE_URL", None)
-    subprocess.run([BIN / "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    env = prepare(ARGS.database_url, ARGS.redis_url, work)
     conn = psycopg.connect(pg_url(ARGS.database_url))
     started = time.perf_counter()
     seed_users(conn, ARGS.users)

@@ -42,14 +42,20 @@ def visible(viewer: User | None):
     return or_(Post.published.is_(True), Post.author_id == viewer.id)
 
 
-def get_post(session: Session, viewer: User | None, post_id) -> Post:
-    """A post the viewer may read; a draft they may not see is NotFound, not Forbidden."""
+def _post_id(post_id) -> int:
+    """A path id as a post id; anything else (including past 64 bits) is simply not found."""
     try:
         post_id = int(post_id)
     except (TypeError, ValueError):
         raise NotFound(NOT_FOUND) from None
     if not 0 < post_id <= MAX_ID:
         raise NotFound(NOT_FOUND)
+    return post_id
+
+
+def get_post(session: Session, viewer: User | None, post_id) -> Post:
+    """A post the viewer may read; a draft they may not see is NotFound, not Forbidden."""
+    post_id = _post_id(post_id)
     post = session.scalar(select(Post).options(joinedload(Post.author))
                           .where(Post.id == post_id, visible(viewer)))
     if post is None:
@@ -274,12 +280,7 @@ def _viewer_key(viewer: User | None) -> str:
 
 def post_card(session: Session, viewer: User | None, post_id) -> dict:
     """`post_view` of a post the viewer may read, from the cache when fresh (namespace "posts")."""
-    try:
-        post_id = int(post_id)
-    except (TypeError, ValueError):
-        raise NotFound(NOT_FOUND) from None
-    if not 0 < post_id <= MAX_ID:
-        raise NotFound(NOT_FOUND)
+    post_id = _post_id(post_id)
 
     def load():
         post = session.scalar(select(Post).options(joinedload(Post.author)).where(Post.id == post_id))
