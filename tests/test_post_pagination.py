@@ -77,7 +77,7 @@ def test_the_first_page_points_to_the_cursor_and_the_last_does_not(client, autho
     assert len(last.get_json()) == 1 and "X-Next-Cursor" not in last.headers
 
 
-def test_bad_cursors_are_422(client, author):
+def test_bad_cursors_are_400(client, author):
     _, headers = author
     _write(client, headers, 3)
     cursor = client.get("/api/v1/posts", query_string={"page_size": 1}).headers["X-Next-Cursor"]
@@ -85,7 +85,7 @@ def test_bad_cursors_are_422(client, author):
                   {"cursor": cursor, "page": 2}, {"cursor": services.encode_cursor("-created_at", "x", 1)},
                   {"cursor": "x" * 1001}):
         response = client.get("/api/v1/posts", query_string=query)
-        assert response.status_code == 422, query
+        assert response.status_code == (422 if len(query["cursor"]) > 1000 else 400), query
         assert "cursor" in json.dumps(response.get_json()["errors"]), response.get_json()
 
 

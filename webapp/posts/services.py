@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 from webapp import caching, validation
 from webapp.auth.permissions import Permission, can, require
 from webapp.db import MAX_ID
-from webapp.errors import Invalid, NotFound
+from webapp.errors import BadToken, Invalid, NotFound
 from webapp.posts.models import Post
 from webapp.users.models import User
 from webapp.users.services import _escape_like
@@ -120,7 +120,8 @@ def decode_cursor(cursor: str, sort: str):
         else:
             value = post_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
-        raise Invalid("Validation failed.", errors={"cursor": [BAD_CURSOR]}) from None
+        # 400, like any other opaque token we did not issue for this request (422 is for the schema)
+        raise BadToken(BAD_CURSOR, errors={"cursor": [BAD_CURSOR]}) from None
     return value, post_id
 
 

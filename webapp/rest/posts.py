@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from webapp.extensions import db
 from webapp.posts import services
-from webapp.errors import Invalid
+from webapp.errors import BadToken
 from webapp.rest.common import OPTIONAL_BEARER, Blueprint, authenticated, optional_viewer, viewer
 from webapp.rest.post_schemas import (PostCreateSchema, PostListArgs, PostPatchSchema, PostPutSchema,
                                       PostSchema, UserPostListArgs)
@@ -31,7 +31,8 @@ LIST_HEADERS = {
 def _page(pagination_parameters, cursor=None, **filters):
     """The page, its X-Pagination (total: see Blueprint._set_pagination_metadata) and next cursor."""
     if cursor is not None and "page" in request.args:
-        raise Invalid("Validation failed.", errors={"cursor": ["Send either cursor or page, not both."]})
+        raise BadToken("Send either cursor or page, not both.",
+                       errors={"cursor": ["Send either cursor or page, not both."]})
     page = services.list_page(db.session, optional_viewer(), offset=pagination_parameters.first_item,
                               limit=pagination_parameters.page_size, cursor=cursor, **filters)
     pagination_parameters.item_count = page["total"]
