@@ -17,6 +17,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Room for a post-list cursor (up to 2,048 characters) and the other query arguments.
+limit_request_line = 8190
 accesslog = None  # the app writes one JSON line per request instead
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

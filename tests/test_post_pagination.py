@@ -81,11 +81,12 @@ def test_bad_cursors_are_400(client, author):
     _, headers = author
     _write(client, headers, 3)
     cursor = client.get("/api/v1/posts", query_string={"page_size": 1}).headers["X-Next-Cursor"]
-    for query in ({"cursor": "garbage!"}, {"cursor": "W10"}, {"cursor": cursor, "sort": "title"},
-                  {"cursor": cursor, "page": 2}, {"cursor": services.encode_cursor("-created_at", "x", 1)},
-                  {"cursor": "x" * 1001}):
+    schema_invalid = ({"cursor": "garbage!"}, {"cursor": "x" * 2049})  # not base64url, too long: 422
+    unusable = ({"cursor": "W10"}, {"cursor": "x" * 1001}, {"cursor": cursor, "sort": "title"},
+                {"cursor": cursor, "page": 2}, {"cursor": services.encode_cursor("-created_at", "x", 1)})
+    for query in (*schema_invalid, *unusable):
         response = client.get("/api/v1/posts", query_string=query)
-        assert response.status_code == (422 if len(query["cursor"]) > 1000 else 400), query
+        assert response.status_code == (422 if query in schema_invalid else 400), query
         assert "cursor" in json.dumps(response.get_json()["errors"]), response.get_json()
 
 

@@ -36,8 +36,10 @@ rest_token=$(token) graphql_token=$(token) logout_token=$(token)
 status=0
 export SCHEMATHESIS_HOOKS=tests.fuzz.hooks
 export FUZZ_TOKEN=""
+# One worker: with two threads hypothesis 6 intermittently trips over its own lambda-source cache
+# ("AST constructor recursion depth mismatch"), an error in the tool, not the API.
 st() { "$BIN/schemathesis" --config-file tests/fuzz/schemathesis.toml run "$@" --max-examples "$EXAMPLES" \
-  --workers 2 --seed 1 || status=1; }
+  --workers 1 --seed 1 || status=1; }
 # Logging out revokes the token the rest of the run needs, so it gets a run of its own, last.
 FUZZ_TOKEN=$rest_token st "http://127.0.0.1:$port/openapi.json" --checks all --mode all \
   --exclude-path /api/v1/auth/logout

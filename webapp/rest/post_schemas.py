@@ -50,9 +50,12 @@ class UserPostListArgs(Schema):
     sort = fields.String(load_default=posts.DEFAULT_SORT, validate=validate.OneOf(SORT_CHOICES))
     published = fields.Boolean(metadata={"description": "Only published (true) or only drafts (false); "
                                                         "drafts are visible to their author and admins."})
-    cursor = fields.String(validate=validate.Length(max=1000), metadata={
-        "description": "Keyset pagination: the `X-Next-Cursor` of the previous response (instead of `page`, "
-                       "with the same filters and sort). Deep pages by cursor cost what page 1 costs."})
+    # base64url of [sort, value, id]: a title-sorted cursor can reach ~1,700 characters.
+    cursor = fields.String(validate=[validate.Length(min=1, max=2048), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
+                           metadata={"pattern": "^[A-Za-z0-9_-]+$", "description": (
+                               "Keyset pagination: the `X-Next-Cursor` of the previous response (instead of "
+                               "`page`, with the same filters and sort). Deep pages by cursor cost what page 1 "
+                               "costs.")})
 
 
 class PostListArgs(UserPostListArgs):
