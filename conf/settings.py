@@ -127,7 +127,8 @@ class BaseConfig:
     HSTS = env("HSTS", False, to_bool)
     TRUSTED_PROXIES = env("TRUSTED_PROXIES", 0, int)
     RATELIMIT_ENABLED = env("RATELIMIT_ENABLED", True, to_bool)
-    RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "300/minute")
+    RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "600/minute")
+    RATELIMIT_EXEMPT_LOOPBACK = env("RATELIMIT_EXEMPT_LOOPBACK", False, to_bool)
     RATELIMIT_LOGIN_IP = env("RATELIMIT_LOGIN_IP", "20/minute")
     RATELIMIT_LOGIN_EMAIL = env("RATELIMIT_LOGIN_EMAIL", "10/minute")
     RATELIMIT_LOGIN_FAILURES = env("RATELIMIT_LOGIN_FAILURES", "10/15 minutes")
@@ -176,6 +177,7 @@ class BaseConfig:
 
 class DevelopmentConfig(BaseConfig):
     ENV_NAME = "development"
+    RATELIMIT_EXEMPT_LOOPBACK = env("RATELIMIT_EXEMPT_LOOPBACK", True, to_bool)
 
 
 class TestingConfig(BaseConfig):
@@ -194,6 +196,7 @@ class TestingConfig(BaseConfig):
 
 class ProductionConfig(BaseConfig):
     ENV_NAME = "production"
+    RATELIMIT_EXEMPT_LOOPBACK = False  # never, whatever the environment says
     GRAPHQL_IDE = env("GRAPHQL_IDE", False, to_bool)
     DOCS_ENABLED = env("DOCS_ENABLED", False, to_bool)
     HSTS = env("HSTS", True, to_bool)

@@ -139,3 +139,26 @@ def test_limits_are_shared_through_redis_by_every_app(limited, tmp_path):
 def test_common_passwords_are_refused(door):
     assert door.signup("Common", "common@example.com", "password123").status == "bad_input"
     assert door.signup("Common", "common@example.com", "iloveyou").status == "bad_input"
+
+
+@pytest.mark.parametrize("door_name", sorted(DOORS))
+def test_development_does_not_limit_loopback_per_ip_but_still_per_account(limited, door_name):
+    app = limited(RATELIMIT_EXEMPT_LOOPBACK=True, RATELIMIT_SIGNUP_IP="1/minute", RATELIMIT_LOGIN_IP="1/minute",
+                  RATELIMIT_LOGIN_FAILURES="2/minute", RATELIMIT_DEFAULT="2/minute")
+    door = DOORS[door_name](app.test_client())  # the test client calls from 127.0.0.1
+    assert door.signup("One", "one@example.com", PASSWORD).ok
+    assert door.signup("Two", "two@example.com", PASSWORD).ok
+    assert door.login("victim@example.com", "wrong password!").status == "unauthenticated"
+    assert door.login("victim@example.com", "wrong password!").status == "unauthenticated"
+    _assert_429(door.login("victim@example.com", PASSWORD))  # the account still locks
+
+
+def test_production_never_exempts_loopback(monkeypatch):
+    from conf.settings import load_config
+
+    monkeypatch.setenv("SECRET_KEY", "s" * 64)
+    monkeypatch.setenv("JWT_SECRET_KEY", "j" * 64)
+    monkeypatch.setenv("RATELIMIT_EXEMPT_LOOPBACK", "true")
+    assert load_config("production").RATELIMIT_EXEMPT_LOOPBACK is False
+    monkeypatch.delenv("RATELIMIT_EXEMPT_LOOPBACK")
+    assert load_config("development").RATELIMIT_EXEMPT_LOOPBACK is True

@@ -8,6 +8,10 @@ Two layers, one storage:
   resends are limited by the accounts service from the tokens it has issued: VERIFY_EMAILS_PER_HOUR.)
   Both doors call it, so GraphQL is limited exactly like REST.
 
+In development (`make run`), per-IP limits skip loopback callers (RATELIMIT_EXEMPT_LOOPBACK): a
+local client or test suite signs up and logs in far more often from 127.0.0.1 than any one real
+address would; per-account and per-user limits still apply. Production never exempts it.
+
 When Redis is unreachable both layers fall back to per-process memory: limits get looser (each
 process counts alone) but never vanish, and the API keeps answering. The Limiter is built per app
 (flask-limiter keeps its storage on the instance), so tests can run apps with other limits.
@@ -33,7 +37,7 @@ REJECTIONS = Counter("delta_rate_limit_rejections_total", "Requests refused by a
 
 # setting name → (default, what it keys on)
 LIMITS = {
-    "RATELIMIT_DEFAULT": ("300/minute", "user id, else IP: every request"),
+    "RATELIMIT_DEFAULT": ("600/minute", "user id, else IP: every request"),
     "RATELIMIT_LOGIN_IP": ("20/minute", "IP: login attempts"),
     "RATELIMIT_LOGIN_EMAIL": ("10/minute", "email: login attempts"),
     "RATELIMIT_LOGIN_FAILURES": ("10/15 minutes", "account: failed logins (then locked for the window)"),
@@ -104,11 +108,21 @@ def init_app(app) -> None:
         headers_enabled=True, in_memory_fallback_enabled=True, swallow_errors=True,
         key_prefix="delta:limit", enabled=config["RATELIMIT_ENABLED"],
         on_breach=lambda limit: REJECTIONS.labels("default").inc(),
+        default_limits_exempt_when=_exempt_anonymous_loopback if config["RATELIMIT_EXEMPT_LOOPBACK"] else None,
     )
     for endpoint in ("health", "ready", "metrics", "vendor", "static_files"):
         if endpoint in app.view_functions:
             limiter.exempt(app.view_functions[endpoint])
     app.extensions["delta_guard"] = Guard(config, storage_uri)
+
+
+IP_LIMITS = {"RATELIMIT_LOGIN_IP", "RATELIMIT_SIGNUP_IP", "RATELIMIT_PASSWORD_RESET_IP"}
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _exempt_anonymous_loopback() -> bool:
+    """Development only: an anonymous caller on this very machine is not limited per IP."""
+    return caller_key().startswith("ip:") and request.remote_addr in LOOPBACK
 
 
 def _standard_headers(response):
@@ -125,6 +139,7 @@ class Guard:
 
     def __init__(self, config, storage_uri: str):
         self.enabled = config["RATELIMIT_ENABLED"]
+        self.exempt_loopback = config["RATELIMIT_EXEMPT_LOOPBACK"]
         self.items = {name: parse(config[name]) for name in LIMITS}
         options = {"socket_connect_timeout": 1, "socket_timeout": 1} if storage_uri.startswith("redis") else {}
         self.storage = storage_from_string(storage_uri, **options)
@@ -145,14 +160,17 @@ class Guard:
         raise RateLimited("Too many attempts; try again later.",
                           retry_after=max(1, int(stats.reset_time - time.time())))
 
+    def _applies(self, setting: str, key: str) -> bool:
+        return self.enabled and not (self.exempt_loopback and setting in IP_LIMITS and key in LOOPBACK)
+
     def hit(self, setting: str, key: str, cost: int = 1) -> None:
         """Count one attempt; raise RateLimited when the limit is exceeded."""
-        if self.enabled and not self._run("hit", self.items[setting], "delta:guard", setting, key, cost=cost):
+        if self._applies(setting, key) and not self._run("hit", self.items[setting], "delta:guard", setting, key, cost=cost):
             self._refuse(setting, key)
 
     def check(self, setting: str, key: str) -> None:
         """Raise RateLimited if the limit is already used up, without counting."""
-        if self.enabled and not self._run("test", self.items[setting], "delta:guard", setting, key):
+        if self._applies(setting, key) and not self._run("test", self.items[setting], "delta:guard", setting, key):
             self._refuse(setting, key)
 
 
