@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 
+# Database errors caused by what the client sent (a NUL byte, an out-of-range number): 422 / BAD_USER_INPUT.
+DB_INPUT_ERRORS = frozenset({"DataError", "NumericValueOutOfRange", "StringDataRightTruncation",
+                             "InvalidTextRepresentation", "OverflowError", "CharacterNotInRepertoire"})
+UNSTORABLE_INPUT = "The input contains a value that cannot be stored."
+CONCURRENT_CHANGE = "The resource was changed or deleted by another request meanwhile; reload and retry."
+
+
 class DomainError(Exception):
     """Base class: a message for the client and optional per-field errors."""
 

@@ -22,7 +22,7 @@ import logging
 import time
 from functools import lru_cache
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from limits import parse
@@ -176,10 +176,3 @@ class Guard:
 
 def guard() -> Guard:
     return current_app.extensions["delta_guard"]
-
-
-def graphql_429(error):
-    """flask-limiter's 429 on /graphql, shaped as a GraphQL error."""
-    body = {"data": None, "errors": [{"message": "Too many requests.",
-                                      "extensions": {"code": "RATE_LIMITED"}}]}
-    return jsonify(body), 429

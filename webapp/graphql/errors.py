@@ -27,8 +27,6 @@ CODES = {
     domain.PreconditionFailed: "PRECONDITION_FAILED",
 }
 INTERNAL = "INTERNAL_SERVER_ERROR"
-DB_INPUT_ERRORS = {"DataError", "NumericValueOutOfRange", "StringDataRightTruncation",
-                   "InvalidTextRepresentation", "CharacterNotInRepertoire"}
 
 
 def code_for(error: GraphQLError) -> str:
@@ -42,7 +40,7 @@ def code_for(error: GraphQLError) -> str:
         return "SERVICE_UNAVAILABLE"
     if isinstance(original, (StaleDataError, IntegrityError)):
         return "CONFLICT"  # another request changed or deleted the row meanwhile
-    if isinstance(original, DBAPIError) and type(original.orig).__name__ in DB_INPUT_ERRORS:
+    if isinstance(original, DBAPIError) and type(original.orig).__name__ in domain.DB_INPUT_ERRORS:
         return "BAD_USER_INPUT"
     if isinstance(original, (ValueError, TypeError, OverflowError)) and error.path is None:
         return "BAD_USER_INPUT"
@@ -78,9 +76,9 @@ class ErrorCodes(SchemaExtension):
         elif code == INTERNAL and self.production:
             message = "Internal server error."
         elif code == "CONFLICT":
-            message = "The resource was changed or deleted by another request meanwhile; reload and retry."
+            message = domain.CONCURRENT_CHANGE
         elif code == "BAD_USER_INPUT" and isinstance(original, DBAPIError):
-            message = "The input contains a value that cannot be stored."
+            message = domain.UNSTORABLE_INPUT
         return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
                             path=error.path, original_error=original, extensions=extensions)
 

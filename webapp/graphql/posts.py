@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from webapp.errors import Invalid, Unauthenticated
 from webapp.extensions import db
+from webapp.graphql.types import PartialInput
 from webapp.posts import services as posts
 from webapp.profiles import services as profiles
 from webapp.users import services as users
@@ -67,23 +68,17 @@ class CreatePostInput:
 
 
 @strawberry.input
-class UpdatePostInput:
+class UpdatePostInput(PartialInput):
     title: Optional[str] = strawberry.UNSET
     content: Optional[str] = strawberry.UNSET
     published: Optional[bool] = strawberry.UNSET
 
-    def changes(self) -> dict:
-        return {key: value for key, value in vars(self).items() if value is not strawberry.UNSET}
-
 
 @strawberry.input
-class UpdateProfileInput:
+class UpdateProfileInput(PartialInput):
     first_name: Optional[str] = strawberry.UNSET
     last_name: Optional[str] = strawberry.UNSET
     bio: Optional[str] = strawberry.UNSET
-
-    def changes(self) -> dict:
-        return {key: value for key, value in vars(self).items() if value is not strawberry.UNSET}
 
 
 @strawberry.type

@@ -69,16 +69,20 @@ class CreateUserInput:
     password: str
 
 
-@strawberry.input
-class UpdateUserInput:
-    name: Optional[str] = strawberry.UNSET
-    email: Optional[str] = strawberry.UNSET
-    role: Optional[str] = strawberry.UNSET
-    is_active: Optional[bool] = strawberry.UNSET
+class PartialInput:
+    """An update input whose fields may be left out: `changes()` is what the client sent."""
 
     def changes(self) -> dict:
         """Only the fields the client sent, as the service's `changes` mapping."""
         return {key: value for key, value in vars(self).items() if value is not strawberry.UNSET}
+
+
+@strawberry.input
+class UpdateUserInput(PartialInput):
+    name: Optional[str] = strawberry.UNSET
+    email: Optional[str] = strawberry.UNSET
+    role: Optional[str] = strawberry.UNSET
+    is_active: Optional[bool] = strawberry.UNSET
 
 
 @strawberry.type

@@ -19,7 +19,6 @@ from webapp import errors as domain
 
 log = logging.getLogger("webapp.errors")
 
-CONCURRENT_CHANGE = "The resource was changed or deleted by another request meanwhile; reload and retry."
 STATUS_OF = {
     domain.Invalid: 422,
     domain.Unauthenticated: 401,
@@ -110,11 +109,7 @@ class RestApi(Api):
         return envelope(error.code, message, errors), error.code, headers
 
     def handle_domain_error(self, error: domain.DomainError):
-        code = STATUS_OF.get(type(error), 400)
-        for cls, status in STATUS_OF.items():
-            if isinstance(error, cls):
-                code = status
-                break
+        code = next((status for cls, status in STATUS_OF.items() if isinstance(error, cls)), 400)
         headers = {}
         if isinstance(error, domain.RateLimited):
             headers["Retry-After"] = str(error.retry_after)
@@ -134,14 +129,12 @@ class RestApi(Api):
     def handle_concurrent_change(self, error):
         # Another request changed or deleted the row between our read and our write.
         log.info("concurrent change: %s", type(error).__name__)
-        return envelope(409, CONCURRENT_CHANGE), 409
+        return envelope(409, domain.CONCURRENT_CHANGE), 409
 
     def handle_database_error(self, error: DBAPIError):
         # Input the database refuses (a NUL byte, an out-of-range number) is the client's.
-        name = type(getattr(error, "orig", error)).__name__
-        if name in {"DataError", "NumericValueOutOfRange", "StringDataRightTruncation",
-                    "InvalidTextRepresentation", "OverflowError", "CharacterNotInRepertoire"}:
-            return envelope(422, "The input contains a value that cannot be stored."), 422
+        if type(getattr(error, "orig", error)).__name__ in domain.DB_INPUT_ERRORS:
+            return envelope(422, domain.UNSTORABLE_INPUT), 422
         return self.handle_unexpected(error)
 
     def handle_unexpected(self, error: Exception):
