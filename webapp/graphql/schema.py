@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Optional
 
 import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    DisableIntrospection,
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -112,16 +113,22 @@ class Mutation(JobMutation, PostMutation):
 
 def build_schema(*, production: bool = False, max_depth: int = 10, max_aliases: int = 30,
                  max_tokens: int = 2000) -> strawberry.Schema:
-    """The schema with abuse limits checked before execution, and parse/validation caches."""
+    """The schema with abuse limits checked before execution, and parse/validation caches.
+
+    The depth and alias limiters make a new rule class each time they are built; built per
+    request, every validation would have new rules and miss the validation cache. Their rules
+    are made once here and added by one extension, so a known document is validated once.
+    """
+    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    if production:
+        rules.append(NoSchemaIntrospectionCustomRule)
     extensions = [
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
     ]
-    if production:
-        extensions.append(DisableIntrospection)
     config = StrawberryConfig(disable_field_suggestions=production)
     return DeltaSchema(query=Query, mutation=Mutation, production=production, extensions=extensions,
                        config=config)
