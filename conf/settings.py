@@ -128,6 +128,9 @@ class BaseConfig:
     TRUSTED_PROXIES = env("TRUSTED_PROXIES", 0, int)
     RATELIMIT_ENABLED = env("RATELIMIT_ENABLED", True, to_bool)
     RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "600/minute")
+    # X-RateLimit-*/RateLimit-* on every answer costs two more storage round trips per request;
+    # refusals (429) carry them and Retry-After either way.
+    RATELIMIT_HEADERS = env("RATELIMIT_HEADERS", False, to_bool)
     RATELIMIT_EXEMPT_LOOPBACK = env("RATELIMIT_EXEMPT_LOOPBACK", False, to_bool)
     RATELIMIT_LOGIN_IP = env("RATELIMIT_LOGIN_IP", "20/minute")
     RATELIMIT_LOGIN_EMAIL = env("RATELIMIT_LOGIN_EMAIL", "10/minute")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -85,16 +86,29 @@ def test_password_reset_is_limited_per_ip(limited):
     assert response.status_code == 429 and response.headers["Retry-After"]
 
 
-def test_default_limit_has_headers_and_the_error_shape(limited):
+def test_default_limit_refusal_has_retry_after_headers_and_the_error_shape(limited):
     client = limited(RATELIMIT_DEFAULT="3/minute").test_client()
     first = client.get("/api/v1/users/me")
-    assert first.headers["X-RateLimit-Limit"] == "3" and first.headers["RateLimit-Limit"] == "3"
+    assert "X-RateLimit-Limit" not in first.headers  # RATELIMIT_HEADERS off: no window read per request
     client.get("/api/v1/users/me"), client.get("/api/v1/users/me")
     response = client.get("/api/v1/users/me")
     assert response.status_code == 429
-    assert int(response.headers["Retry-After"]) >= 1 and response.headers["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(response.headers["Retry-After"]) <= 61  # the window is a minute
+    assert response.headers["RateLimit-Limit"] == "3" and response.headers["X-RateLimit-Remaining"] == "0"
+    assert int(response.headers["RateLimit-Reset"]) > time.time()
     assert response.get_json()["code"] == 429
     assert client.get("/health").status_code == 200  # probes are never limited
+
+
+def test_rate_limit_headers_on_every_answer_when_asked_for(limited):
+    client = limited(RATELIMIT_DEFAULT="3/minute", RATELIMIT_HEADERS=True).test_client()
+    first = client.get("/api/v1/users/me")
+    assert first.headers["X-RateLimit-Limit"] == "3" and first.headers["RateLimit-Limit"] == "3"
+    assert first.headers["RateLimit-Remaining"] == "2"
+    client.get("/api/v1/users/me"), client.get("/api/v1/users/me")
+    response = client.get("/api/v1/users/me")
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
+    assert response.headers["X-RateLimit-Remaining"] == "0"
 
 
 def test_graphql_counts_against_the_same_budget_and_big_documents_cost_more(limited):

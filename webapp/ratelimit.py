@@ -101,11 +101,11 @@ def init_app(app) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     storage_uri = config["REDIS_URL"] or "memory://"
     app.after_request(_standard_headers)  # after_request runs last-registered first: after the limiter's
-    limiter = Limiter(
+    limiter = app.extensions["delta_limiter"] = Limiter(
         key_func=caller_key, app=app, default_limits=[config["RATELIMIT_DEFAULT"]],
         default_limits_cost=_request_cost, storage_uri=storage_uri, strategy="fixed-window",
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if config["REDIS_URL"] else {},
-        headers_enabled=True, in_memory_fallback_enabled=True, swallow_errors=True,
+        headers_enabled=config["RATELIMIT_HEADERS"], in_memory_fallback_enabled=True, swallow_errors=True,
         key_prefix="delta:limit", enabled=config["RATELIMIT_ENABLED"],
         on_breach=lambda limit: REJECTIONS.labels("default").inc(),
         default_limits_exempt_when=_exempt_anonymous_loopback if config["RATELIMIT_EXEMPT_LOOPBACK"] else None,
@@ -126,7 +126,22 @@ def _exempt_anonymous_loopback() -> bool:
 
 
 def _standard_headers(response):
-    """Mirror X-RateLimit-* as the IETF draft's RateLimit-* names."""
+    """The draft's RateLimit-* beside flask-limiter's X-RateLimit-*; on a 429 always, with Retry-After.
+
+    Without RATELIMIT_HEADERS the limiter only counts (one storage round trip per request) and
+    the window is read back only for a refusal, so a 429 still says when to come back.
+    """
+    if response.status_code == 429 and "X-RateLimit-Limit" not in response.headers:
+        current = current_app.extensions["delta_limiter"].current_limit
+        if current is not None and current.breached:
+            try:
+                reset_at = current.reset_at
+            except Exception:  # storage gone meanwhile: a conservative answer
+                reset_at = int(time.time()) + 60
+            response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+            response.headers["X-RateLimit-Remaining"] = "0"
+            response.headers["X-RateLimit-Reset"] = str(reset_at)
+            response.headers["Retry-After"] = str(max(1, reset_at - int(time.time())))
     for name in ("Limit", "Remaining", "Reset"):
         value = response.headers.get(f"X-RateLimit-{name}")
         if value is not None:
