@@ -73,7 +73,6 @@ def _serve(key: str):
     storage = get_storage()
     if not isinstance(storage, LocalStorage):
         abort(404)
-    # Names are random and never reused, so the files may be cached for long.
-    response = send_from_directory(storage.root, key, max_age=7 * 86400)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    # Names are random and never reused, so the files may be cached for long; nosniff and the
+    # other security headers come from webapp/security.py, as on every answer.
+    return send_from_directory(storage.root, key, max_age=7 * 86400)
