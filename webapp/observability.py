@@ -64,7 +64,7 @@ def configure_logging(level: str) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         root.handlers = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())  # LOG_LEVEL=info works as well as INFO
 
 
 def init_app(app) -> None:
