@@ -1,4 +1,6 @@
 """Alembic environment: the app's engine and models; batch mode so SQLite can alter tables."""
+from contextlib import contextmanager
+
 from alembic import context
 
 from webapp.models import include_object, metadata
@@ -21,8 +23,30 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    with _engine().connect() as connection:
+    with _engine().connect() as connection, _sqlite_foreign_keys_off(connection):
         _run(connection)
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection):
+    """Foreign keys off while migrations run on SQLite, as its ALTER TABLE page prescribes.
+
+    Batch mode rebuilds a table by copy, drop and rename; with foreign keys on, dropping a
+    parent table deletes every row that references it (ON DELETE CASCADE). The pragma only
+    takes effect outside a transaction, hence the commits; the old setting comes back after.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    was_on = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.rollback()
+        connection.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if was_on else 'OFF'}")
+        connection.commit()
 
 
 def _run(connection) -> None:

@@ -26,7 +26,7 @@ def reset_schema(engine) -> None:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
         else:
-            for (name,) in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'")).all():
+            for (name,) in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")).all():
                 connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
 
 
