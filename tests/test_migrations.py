@@ -85,13 +85,15 @@ def test_migration_0004_keeps_every_row_and_its_id_and_never_reuses_one(tmp_path
     with engine.begin() as connection:
         run = connection.exec_driver_sql
         for n in (1, 2, 3):
-            run(f"INSERT INTO users (id, email, name, created_at, updated_at) VALUES ({n}, 'u{n}@x.org', 'U', {now}, {now})")
+            run(f"INSERT INTO users (id, email, name, created_at, updated_at) "
+                f"VALUES ({n}, 'u{n}@x.org', 'U', {now}, {now})")
             run(f"INSERT INTO profiles (user_id, updated_at) VALUES ({n}, {now})")
-            run(f"INSERT INTO posts (id, author_id, title, created_at, updated_at) VALUES ({n}, {n}, 'T', {now}, {now})")
+            run(f"INSERT INTO posts (id, author_id, title, created_at, updated_at) "
+                f"VALUES ({n}, {n}, 'T', {now}, {now})")
             run(f"INSERT INTO jobs (id, kind, owner_id, status, progress, params, attempts, created_at) "
                 f"VALUES ({n}, 'user-export', {n}, 'queued', 0, '{{}}', 0, {now})")
-            run(f"INSERT INTO account_tokens (id, user_id, purpose, email, nonce, token_hash, created_at, expires_at) "
-                f"VALUES ({n}, {n}, 'verify_email', 'u{n}@x.org', 'n', 'h{n}', {now}, {now})")
+            run(f"INSERT INTO account_tokens (id, user_id, purpose, email, nonce, token_hash, created_at, "
+                f"expires_at) VALUES ({n}, {n}, 'verify_email', 'u{n}@x.org', 'n', 'h{n}', {now}, {now})")
             run(f"INSERT INTO auth_sessions (id, user_id, current_jti, created_at, last_used_at, expires_at) "
                 f"VALUES ('s{n}', {n}, 'j', {now}, {now}, {now})")
             run(f"INSERT INTO sent_emails (id, key, recipient, subject, status, attempts, created_at) "
