@@ -124,3 +124,36 @@ def test_migration_0004_keeps_every_row_and_its_id_and_never_reuses_one(tmp_path
     after_downgrade = rows()
     assert [row[0] for row in after_downgrade["users"]] == [1, 2, 4]
     assert len(after_downgrade["profiles"]) == len(after_downgrade["posts"]) == 2
+
+
+def test_a_migration_that_fails_on_sqlite_leaves_nothing_half_done(tmp_path):
+    """Each migration is one transaction, DDL included: a failed rebuild can simply be run again."""
+    import pytest
+    from alembic import command
+    from sqlalchemy.exc import OperationalError
+
+    from webapp.db import make_engine
+
+    engine = make_engine({"DATABASE_URL": f"sqlite:///{tmp_path / 'fail.db'}"})
+    config = alembic_config()
+    config.attributes["engine"] = engine
+    command.upgrade(config, "0003")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO users (id, email, name, created_at, updated_at) "
+                                   "VALUES (1, 'a@x.org', 'A', '2026-01-01', '2026-01-01')")
+        connection.exec_driver_sql("CREATE TABLE _alembic_tmp_jobs (id INTEGER)")  # the jobs rebuild fails
+
+    with pytest.raises(OperationalError):
+        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
+        assert connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE name LIKE '_alembic_tmp_%'"
+                                          ).scalars().all() == ["_alembic_tmp_jobs"]
+        assert connection.exec_driver_sql("SELECT id FROM users").scalars().all() == [1]
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert autoincrementing_tables(engine) == set()  # users and account_tokens were rolled back too
+
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE _alembic_tmp_jobs")
+    command.upgrade(config, "head")
+    assert autoincrementing_tables(engine) == OWN_INTEGER_IDS

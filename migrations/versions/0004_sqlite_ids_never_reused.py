@@ -7,7 +7,8 @@ SQLite cannot add AUTOINCREMENT in place: each table is rebuilt with alembic's b
 (copy, drop, rename) keeping its columns, constraints, indexes and rows with their ids. Copying
 the rows sets the table's sqlite_sequence entry to its highest id, so the next id is fresh.
 Foreign keys must be off meanwhile (migrations/env.py does it), or dropping `users` would
-cascade-delete every profile, post, job and token; the check at the end proves none dangles.
+cascade-delete every profile, post, job and token; the check at the end proves the rebuild left
+no reference dangling.
 
 auth_sessions (random string ids) and profiles (keyed by their user's id) have no integer id of
 their own, so AUTOINCREMENT does not apply to them. PostgreSQL: nothing to do, sequences never
@@ -43,11 +44,12 @@ def _rebuild(*, autoincrement: bool) -> None:
     if bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
         raise RuntimeError("SQLite foreign keys are on: rebuilding `users` would delete every row "
                            "that references it. Run migrations through migrations/env.py.")
+    dangling_before = set(bind.exec_driver_sql("PRAGMA foreign_key_check").all())
     for table in TABLES:
         with op.batch_alter_table(table, recreate="always",
                                   naming_convention={"pk": "pk_%(table_name)s"},
                                   table_kwargs={"sqlite_autoincrement": autoincrement}):
             pass
-    dangling = bind.exec_driver_sql("PRAGMA foreign_key_check").all()
+    dangling = set(bind.exec_driver_sql("PRAGMA foreign_key_check").all()) - dangling_before
     if dangling:
-        raise RuntimeError(f"rows left referencing missing rows after the rebuild: {dangling[:5]}")
+        raise RuntimeError(f"the rebuild left rows referencing missing rows: {sorted(dangling)[:5]}")
