@@ -26,7 +26,8 @@ def reset_schema(engine) -> None:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
         else:
-            for (name,) in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'")).all():
+            tables = "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            for (name,) in connection.execute(text(tables)).all():
                 connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
 
 

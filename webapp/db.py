@@ -25,6 +25,9 @@ NAMING = {
 }
 
 # 64-bit ids on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
+# Every model also sets {"sqlite_autoincrement": True}: without AUTOINCREMENT SQLite hands a
+# deleted highest id to the next row, and ids live on in cache keys, tokens and clients' hands.
+# (PostgreSQL sequences never go back; migration 0004 rebuilt the existing SQLite tables.)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 MAX_ID = 2**63 - 1
 

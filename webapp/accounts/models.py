@@ -36,4 +36,5 @@ class AccountToken(Base):
     __table_args__ = (
         Index("ix_account_tokens_user_id", "user_id"),
         Index("ix_account_tokens_expires_at", "expires_at"),
+        {"sqlite_autoincrement": True},
     )

@@ -73,7 +73,9 @@ def token_email(session: Session, token_id: int) -> dict | None:
         return None
     subject, text, html = render(row.purpose, name=user.name, token=token_text(row),
                                  base_url=current_app.config["PUBLIC_BASE_URL"], hours=_hours(row.purpose))
-    return {"key": f"{row.purpose}:{row.id}", "to": row.email, "subject": subject, "text": text, "html": html}
+    # The ledger key outlives the row: the token's hash is unique forever, an id might not be.
+    key = f"{row.purpose}:{row.id}:{row.token_hash}"
+    return {"key": key, "to": row.email, "subject": subject, "text": text, "html": html}
 
 
 def resend_verification(session: Session, user: User) -> None:

@@ -32,6 +32,7 @@ class AuthSession(Base):
     __table_args__ = (
         Index("ix_auth_sessions_user_id", "user_id"),
         Index("ix_auth_sessions_expires_at", "expires_at"),
+        {"sqlite_autoincrement": True},
     )
 
     @property

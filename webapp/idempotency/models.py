@@ -25,4 +25,5 @@ class IdempotencyKey(Base):
     __table_args__ = (
         UniqueConstraint("caller", "key", name="uq_idempotency_keys_caller_key"),
         Index("ix_idempotency_keys_expires_at", "expires_at"),
+        {"sqlite_autoincrement": True},
     )

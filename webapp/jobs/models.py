@@ -35,6 +35,7 @@ class Job(Base):
         Index("ix_jobs_owner_id", "owner_id"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_created_at", "created_at"),
+        {"sqlite_autoincrement": True},
     )
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import timezone
 from pathlib import Path
 
 from flask import current_app
@@ -132,4 +133,7 @@ def job_done_email(session: Session, job_id: int) -> dict | None:
         return None
     subject, text, html = render_job_done(name=user.name, job_id=job.id, kind=job.kind, status=job.status,
                                           base_url=current_app.config["PUBLIC_BASE_URL"])
-    return {"key": f"job-finished:{job.id}", "to": user.email, "subject": subject, "text": text, "html": html}
+    # The ledger key outlives the row: no other job can have this id and this creation time.
+    created = job.created_at.astimezone(timezone.utc)
+    key = f"job-finished:{job.id}:{created:%Y%m%dT%H%M%S.%fZ}"
+    return {"key": key, "to": user.email, "subject": subject, "text": text, "html": html}

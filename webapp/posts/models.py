@@ -32,6 +32,7 @@ class Post(Base):
         Index("ix_posts_created_at", "created_at", "id"),
         Index("ix_posts_title", "title", "id"),
         Index("ix_posts_updated_at", "updated_at", "id"),
+        {"sqlite_autoincrement": True},
     )
 
     def cache_namespaces(self) -> set[str]:

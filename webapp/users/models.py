@@ -33,6 +33,7 @@ class User(Base):
         Index("ix_users_name", "name"),
         Index("ix_users_created_at", "created_at"),
         Index("ix_users_role", "role"),
+        {"sqlite_autoincrement": True},
     )
 
     def cache_namespaces(self) -> set[str]:
@@ -69,6 +70,8 @@ class Profile(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="profile")
+
+    __table_args__ = {"sqlite_autoincrement": True}
 
     def cache_namespaces(self) -> set[str]:
         return {f"user:{self.user_id}"}
