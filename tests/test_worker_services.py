@@ -41,7 +41,8 @@ def test_import_and_export_jobs_run_on_the_worker(client, start_worker, make_use
     csv_file = io.BytesIO(b"name,email\nIda,ida@example.com\nJon,jon@example.com\nBad,bad\n")
     job = client.post("/api/v1/jobs/user-import", data={"file": (csv_file, "u.csv")},
                       content_type="multipart/form-data", headers=auth(access)).get_json()
-    assert job["status"] == "queued"
+    # The answer reads the job back after enqueueing: a quick worker may have picked it up already.
+    assert job["status"] in ("queued", "running", "succeeded")
     done = wait_for(lambda: (j := job_status(client, access, job["id"]))["status"] == "succeeded" and j,
                     what="import job")
     assert done["progress"] == 100
