@@ -7,9 +7,31 @@ import flask_smorest
 from flask import g, request
 from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_jwt_in_request
 from flask_smorest.etag import IF_MATCH_HEADER, _get_etag_ctx
+from marshmallow import Schema
+from webargs.flaskparser import FlaskParser
 
 BEARER = [{"bearerAuth": []}]
 OPTIONAL_BEARER = [{}, *BEARER]
+
+
+class _Parser(FlaskParser):
+    """webargs' Flask parser, building each argument schema once.
+
+    Given a schema class (`@blp.arguments(PostListArgs)`, the pagination parameters), webargs
+    builds a new instance on every request, deep-copying its fields; a marshmallow 4 schema keeps
+    no per-load state, so one instance per class serves every request and thread.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._schemas: dict[type, Schema] = {}
+
+    def _get_schema(self, argmap, req):
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            if argmap not in self._schemas:
+                self._schemas[argmap] = argmap()
+            return self._schemas[argmap]
+        return super()._get_schema(argmap, req)
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -19,8 +41,25 @@ class Blueprint(flask_smorest.Blueprint):
     there is no 428, and the OpenAPI documents the header as optional.
     """
 
+    ARGUMENTS_PARSER = PAGINATION_ARGUMENTS_PARSER = _Parser()
+
     def _check_precondition(self):
         pass
+
+    @staticmethod
+    def _make_pagination_metadata(page, page_size, item_count):
+        """flask-smorest's X-Pagination fields, without the schema it builds per request to copy them."""
+        if item_count == 0:
+            return {"total": 0, "total_pages": 0}
+        last_page = (item_count - 1) // page_size + 1
+        metadata = {"total": item_count, "total_pages": last_page, "first_page": 1, "last_page": last_page}
+        if page <= last_page:
+            metadata["page"] = page
+            if page > 1:
+                metadata["previous_page"] = page - 1
+            if page < last_page:
+                metadata["next_page"] = page + 1
+        return metadata
 
     def _set_pagination_metadata(self, page_params, result, headers):
         """flask-smorest's X-Pagination, plus what our totals mean.
