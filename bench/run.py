@@ -11,6 +11,9 @@ wrk drives each from a separate process on loopback, interleaved: in every round
 between two runs of its stack floor and its ratio is taken against their mean, so a noisy
 neighbour slows both sides alike. The ratio printed is the median over the rounds (the bare
 floors are measured once a round, for reference); bench/results/bench.json has every run.
+Each run also reads the gunicorn workers' CPU time from /proc: CPU ms per request, and the
+floor's ÷ the target's, is the steadier figure on a shared machine (steal and waiting excluded;
+PostgreSQL's and Redis's own CPU is not in it).
 """
 from __future__ import annotations
 
@@ -84,6 +87,17 @@ class Server:
     def workers(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
         return [int(pid) for pid in out.split()]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU its workers have used so far (steal time and waiting excluded)."""
+        total = 0
+        for pid in self.workers():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -237,7 +251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 5)))
     parser.add_argument("--warmup", type=int, default=int(os.environ.get("BENCH_WARMUP", 3)))
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)))
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 5)))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--users", type=int, default=40)
@@ -284,23 +298,26 @@ def main() -> None:
     ]
     targets = [t for t in targets if args.only.lower() in t[0].lower()]
 
-    def drive(url: str, script: str, body: str | None, auth: bool, seconds: int) -> dict:
-        return wrk(url, seconds=seconds, threads=args.threads, connections=args.connections, script=script,
-                   env={"BODY": body or "", "TOKEN": token if auth else ""})
+    def drive(server: Server, path: str, script: str, body: str | None, auth: bool, seconds: int) -> dict:
+        cpu = server.cpu_seconds()
+        run = wrk(server.url + path, seconds=seconds, threads=args.threads, connections=args.connections,
+                  script=script, env={"BODY": body or "", "TOKEN": token if auth else ""})
+        run["cpu_ms"] = round((server.cpu_seconds() - cpu) * 1000 / max(run["requests"], 1), 3)
+        return run
 
     floor_runs = {name: [] for name in FLOORS}
     target_runs = {name: [] for name, *_ in targets}
     print("  warming up every server and target ...", flush=True)
     for name, (module, path, script, body, auth) in FLOORS.items():
-        drive(servers[module].url + path, script, body, auth, args.warmup)
+        drive(servers[module], path, script, body, auth, args.warmup)
     for name, kind, path, script, body in targets:
-        drive(app.url + path, script, body, kind != "login", args.warmup)
+        drive(app, path, script, body, kind != "login", args.warmup)
     # Interleaved: in each round every target runs between two runs of its floor, and its ratio is
     # taken against their mean, so a noisy neighbour slows both sides of a ratio alike.
     def measure_floor(name: str) -> dict:
         module, path, script, body, auth = FLOORS[name]
         print(f"  round {round_}: floor {name} ...", flush=True)
-        run = drive(servers[module].url + path, script, body, auth, args.seconds)
+        run = drive(servers[module], path, script, body, auth, args.seconds)
         floor_runs[name].append(run)
         return run
 
@@ -311,14 +328,14 @@ def main() -> None:
             for name, kind, tpath, tscript, tbody in targets:
                 if FLOOR_OF.get(kind, ("",))[0] == floor_name:
                     print(f"  round {round_}: {name} ...", flush=True)
-                    target_runs[name].append(drive(app.url + tpath, tscript, tbody, True, args.seconds))
+                    target_runs[name].append(drive(app, tpath, tscript, tbody, True, args.seconds))
                     after = measure_floor(floor_name)
-                    bracket[name].append((before["rps"] + after["rps"]) / 2)
+                    bracket[name].append({key: (before[key] + after[key]) / 2 for key in ("rps", "cpu_ms")})
                     before = after
         for name, kind, tpath, tscript, tbody in targets:
             if kind == "login":  # its floor, argon2id alone, is measured once the servers are gone
                 print(f"  round {round_}: {name} ...", flush=True)
-                target_runs[name].append(drive(app.url + tpath, tscript, tbody, False, args.seconds))
+                target_runs[name].append(drive(app, tpath, tscript, tbody, False, args.seconds))
     app_workers = {pid: round(peak_rss_mib(pid), 1) for pid in app.workers()}
     app_startup = app.startup_seconds
     for server in servers.values():
@@ -329,7 +346,8 @@ def main() -> None:
 
     def summary(runs: list[dict]) -> dict:
         best = max(runs, key=lambda r: r["rps"])
-        return {**best, "rps_runs": [r["rps"] for r in runs], "errors": sum(r["errors"] for r in runs)}
+        return {**best, "rps_runs": [r["rps"] for r in runs], "errors": sum(r["errors"] for r in runs),
+                "cpu_ms": round(statistics.median(r["cpu_ms"] for r in runs), 3)}
 
     floors = {name: summary(runs) for name, runs in floor_runs.items()}
     floors["argon2id verify"] = {"rps": argon2}
@@ -342,10 +360,13 @@ def main() -> None:
                              "ratio": round(statistics.median(ratios), 3), "ratio_runs": [round(x, 3) for x in ratios]}
             continue
         stack, bare = FLOOR_OF[kind]
-        ratios = [r["rps"] / f for r, f in zip(runs, bracket[name])]
+        ratios = [r["rps"] / f["rps"] for r, f in zip(runs, bracket[name])]
+        cpu_ratios = [f["cpu_ms"] / r["cpu_ms"] for r, f in zip(runs, bracket[name]) if r["cpu_ms"]]
         bare_ratios = [r["rps"] / f["rps"] for r, f in zip(runs, floor_runs[bare])]
         results[name] = {"kind": kind, **summary(runs), "floor": stack,
                          "ratio": round(statistics.median(ratios), 3), "ratio_runs": [round(x, 3) for x in ratios],
+                         "cpu_ratio": round(statistics.median(cpu_ratios), 3),
+                         "cpu_ratio_runs": [round(x, 3) for x in cpu_ratios],
                          "ratio_to_bare": round(statistics.median(bare_ratios), 3), "bare_floor": bare}
     report = {
         "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0],
@@ -359,14 +380,17 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
 
-    print(f"\nratio: the median over {args.rounds} rounds of target req/s ÷ its floor's req/s in the same round")
-    print(f"{'target':46} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'ratio':>6} {'bare':>6}  floor")
+    print(f"\nratio: the median over {args.rounds} rounds of target req/s ÷ its floor's req/s in the same round;"
+          "\ncpu r.: the floor's gunicorn-worker CPU ms per request ÷ the target's; bare: req/s ÷ the bare floor's")
+    print(f"{'target':46} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'cpu ms':>6} {'ratio':>6} "
+          f"{'cpu r.':>6} {'bare':>6}  floor")
     for name, floor in floors.items():
         print(f"{'floor: ' + name:46} {floor['rps']:>8.1f} {floor.get('p50_ms', float('nan')):>7} "
-              f"{floor.get('p99_ms', float('nan')):>7} {floor.get('errors', 0):>6}")
+              f"{floor.get('p99_ms', float('nan')):>7} {floor.get('errors', 0):>6} {floor.get('cpu_ms', float('nan')):>6}")
     for name, r in results.items():
-        print(f"{name:46} {r['rps']:>8.1f} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['errors']:>6} {r['ratio']:>6.3f} "
-              f"{r.get('ratio_to_bare', float('nan')):>6.3f}  {r['floor']}")
+        print(f"{name:46} {r['rps']:>8.1f} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['errors']:>6} {r['cpu_ms']:>6} "
+              f"{r['ratio']:>6.3f} {r.get('cpu_ratio', float('nan')):>6.3f} {r.get('ratio_to_bare', float('nan')):>6.3f}"
+              f"  {r['floor']}")
     print(f"\ngunicorn worker peak RSS (MiB): {app_workers}; start-up to first /health 200: {app_startup:.2f} s")
     print(f"written to {out}")
 
