@@ -31,6 +31,19 @@ def test_private_answers_are_not_stored(client, make_user, token):
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_no_cookies_are_ever_set(client, make_user, token):
+    """Stateless API: no Flask session cookie, signed in or not, and nothing can start one."""
+    user = make_user()
+    answers = [client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token(user)}"}),
+               client.get("/health"), client.get("/docs"),
+               client.post("/graphql", json={"query": "{ __typename }"})]
+    assert [a.headers.get("Set-Cookie") for a in answers] == [None] * len(answers)
+    from flask import session
+
+    with client.application.test_request_context("/"), pytest.raises(RuntimeError):
+        session["x"] = 1  # a NullSession: writing to it is a loud error, never a cookie
+
+
 def test_request_id_is_echoed_or_generated(client):
     assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     generated = client.get("/health").headers["X-Request-ID"]
