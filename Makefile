@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test migrate worker beat fuzz bench bench-scale clean
+.PHONY: install run test migrate worker beat fuzz bench bench-instructions bench-scale clean
 
 $(STAMP): setup.cfg pyproject.toml package.json package-lock.json
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -36,9 +36,13 @@ beat: $(STAMP)  ## the Celery beat scheduler for housekeeping (run exactly one)
 clean:
 	rm -rf $(VENV) node_modules
 
-bench: $(STAMP)  ## wrk against the app and the Flask/strawberry/argon2 floors (PostgreSQL + Redis); table + JSON
+bench: $(STAMP)  ## wrk against the app and the stack, Flask, strawberry and argon2 floors (PostgreSQL + Redis); table + JSON
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
+
+bench-instructions: $(STAMP)  ## instructions per request (valgrind), Delta vs the stack floor and each feature switched off
+	command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
+	$(BIN)/python bench/instructions.py
 
 fuzz: $(STAMP)  ## schemathesis against a live gunicorn: REST (all checks, all modes) and GraphQL
 	bash tests/fuzz/run.sh
