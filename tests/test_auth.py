@@ -218,3 +218,42 @@ def test_stored_password_is_an_argon2id_hash(make_user, query_db):
     user = make_user()
     stored = query_db(lambda s: s.get(User, user.id).password_hash)
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+FIRST_REQUEST = """
+import json, sys
+from conf.settings import TestingConfig
+from webapp import create_app
+
+settings = json.loads(sys.argv[1])
+app = create_app(TestingConfig().override(**settings))
+headers = {"Authorization": "Bearer " + sys.argv[2]}
+if sys.argv[3] == "rest":
+    answer = app.test_client().get("/api/v1/users/me", headers=headers)
+else:
+    answer = app.test_client().post("/graphql", headers=headers,
+                                    json={"query": "{ me { id email profile { bio } } }"})
+print(json.dumps({"status": answer.status_code, "body": answer.get_json()}))
+"""
+
+
+@pytest.mark.parametrize("door_name", ["rest", "graphql"])
+def test_a_fresh_worker_can_answer_a_signed_in_read_first(app, make_user, token, door_name, tmp_path):
+    """A new worker's very first request may be an authenticated read, before any ORM query ran
+    in that process: the caller is still found (regression: 500 from unconfigured mappers)."""
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    user = make_user()
+    access = token(user)
+    settings = {"DATABASE_URL": app.config["DATABASE_URL"], "JWT_SECRET_KEY": app.config["JWT_SECRET_KEY"],
+                "SECRET_KEY": app.config["SECRET_KEY"], "INSTANCE_PATH": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", FIRST_REQUEST, json.dumps(settings), access, door_name],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 200, answer
+    me = answer["body"] if door_name == "rest" else answer["body"]["data"]["me"]
+    assert (int(me["id"]), me["email"]) == (user.id, user.email)

@@ -91,12 +91,28 @@ def load_principal(claims: dict) -> User | None:
         return None
     if row["session_revoked_at"] is not None or row["session_expires_at"] <= utcnow() or not row["is_active"]:
         return None
-    user = User(**{column.name: row[column.name] for column in _users.c})
+    user, profile = _new(User), None
     if row["profile_user_id"] is not None:
-        user.profile = Profile(**{column.name: row[f"profile_{column.name}"] for column in _profiles.c})
-        make_transient_to_detached(user.profile)
-    make_transient_to_detached(user)  # a known row: attaching it to a session never INSERTs it
-    return user
+        profile = _known_row(_new(Profile), {column.name: row[f"profile_{column.name}"] for column in _profiles.c},
+                             user=user)
+    return _known_row(user, {column.name: row[column.name] for column in _users.c}, profile=profile)
+
+
+def _new(model):
+    return model.__mapper__.class_manager.new_instance()  # no constructor, as the ORM's loader
+
+
+def _known_row(instance, values: dict, **related):
+    """`instance` as a detached copy of a known row, built the way the ORM's own loader builds one.
+
+    The values go straight into its state as loaded, unchanged attributes: no constructor and
+    no change events (through the constructor, user and profile cost about 3 % of a
+    `/users/me`; `make bench-instructions`). Attached to a session it is the row it names,
+    never an INSERT; attributes not given (other relationships) load lazily there.
+    """
+    instance.__dict__.update(values, **related)
+    make_transient_to_detached(instance)
+    return instance
 
 
 _PRINCIPAL_NAMES = [column.key for column in PRINCIPAL.selected_columns]
