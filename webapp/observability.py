@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from contextvars import ContextVar
 
 from flask import Response, g, request
@@ -34,12 +34,16 @@ class JsonFormatter(logging.Formatter):
         body = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
                 "msg": record.getMessage()}
         body.update(getattr(record, "fields", None) or {})
-        rid = _current_request_id()
-        if rid and "request_id" not in body:
-            body["request_id"] = rid
+        if "request_id" not in body:
+            rid = _current_request_id()
+            if rid:
+                body["request_id"] = rid
         if record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
-        return json.dumps(body, default=str)
+        return _to_json(body)
+
+
+_to_json = json.JSONEncoder(default=str).encode  # one encoder: json.dumps(default=...) builds one per call
 
 
 def _current_request_id() -> str | None:
@@ -65,6 +69,11 @@ def configure_logging(level: str) -> None:
         handler.setFormatter(JsonFormatter())
         root.handlers = [handler]
     root.setLevel(level.upper())  # LOG_LEVEL=info works as well as INFO
+    # No formatter here or in Celery's shows the caller's file and line or the thread: skip
+    # collecting them (the logging HOWTO's "Optimization"; `make bench-instructions`). Process
+    # names stay: Celery's worker log lines show them.
+    logging._srcfile = None
+    logging.logThreads = False
 
 
 def init_app(app) -> None:
@@ -74,8 +83,8 @@ def init_app(app) -> None:
 
 
 def _start():
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")  # (headers.get raises and catches when absent)
+    g.request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(16).hex()  # as uuid4().hex, cheaper
     g.started = time.perf_counter()
 
 
@@ -95,8 +104,6 @@ def _finish(response):
 
 
 def registry() -> CollectorRegistry:
-    import os
-
     from prometheus_client import REGISTRY, multiprocess
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
