@@ -28,6 +28,7 @@ def init_app(app) -> None:
              expose_headers=["X-Pagination", "ETag", "Location", "X-Request-ID", "Retry-After"])
     app.before_request(_guard_docs)
     app.after_request(_headers)
+    app.extensions["delta_security_headers"] = _header_sets(app.config)
     app.session_interface = NoCookieSessions()
 
 
@@ -73,16 +74,21 @@ def _guard_docs():
 
 STATIC_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
                   ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
+HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+PRIVATE = (("Cache-Control", "no-store"), ("Vary", "Authorization"))  # answers to a signed-in caller
+
+
+def _header_sets(config) -> dict[bool, tuple]:
+    """The headers every answer gets, by "is an HTML page", built once per app."""
+    common = (*STATIC_HEADERS, *((HSTS,) if config["HSTS"] else ()))
+    return {False: (*common, ("Content-Security-Policy", API_CSP)),
+            True: (*common, ("Content-Security-Policy", PAGE_CSP))}
 
 
 def _headers(response):
     headers = response.headers
     if "Content-Security-Policy" not in headers:  # nothing else sets these: one check for all
-        headers.extend(STATIC_HEADERS)
-        headers["Content-Security-Policy"] = PAGE_CSP if response.mimetype == "text/html" else API_CSP
-    if current_app.config["HSTS"]:
-        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if "Cache-Control" not in headers and "Authorization" in request.headers:
-        headers["Cache-Control"] = "no-store"  # answers to a signed-in caller are private
-        headers.add("Vary", "Authorization")
+        headers.extend(current_app.extensions["delta_security_headers"][response.mimetype == "text/html"])
+    if "Authorization" in request.headers and "Cache-Control" not in headers:
+        headers.extend(PRIVATE)
     return response
