@@ -1,12 +1,15 @@
 """Small pieces every REST blueprint uses: the auth decorator and request facts."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import flask_smorest
-from flask import g, request
+from flask import g, jsonify, request
 from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_jwt_in_request
 from flask_smorest.etag import IF_MATCH_HEADER, _get_etag_ctx
+from flask_smorest.exceptions import PreconditionFailed
+from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
 
@@ -79,10 +82,31 @@ class Blueprint(flask_smorest.Blueprint):
         return result, headers
 
     def check_etag(self, etag_data, etag_schema=None):
+        _get_etag_ctx()["etag_checked"] = True
         if not request.if_match or request.if_match.star_tag:
-            _get_etag_ctx()["etag_checked"] = True
             return
-        super().check_etag(etag_data, etag_schema)
+        if etag_schema is not None:
+            etag_data = resolve_schema_instance(etag_schema).dump(etag_data)
+        if self._body_etag(jsonify(etag_data).get_data()) not in request.if_match:
+            raise PreconditionFailed
+
+    @staticmethod
+    def _body_etag(body: bytes, pagination: str | None = None) -> str:
+        """SHA-1 of the JSON body as sent, and of X-Pagination on a list."""
+        digest = hashlib.sha1(body, usedforsecurity=False)
+        if pagination:
+            digest.update(pagination.encode())
+        return digest.hexdigest()
+
+    def _set_etag_in_response(self, response):
+        """The ETag of a read: a hash of the bytes sent, where flask-smorest JSON-encodes the data
+        a second time to hash it (~2 % of a `/users/me`; `make bench-instructions`). A write's
+        If-Match is compared (`check_etag`) with the hash of the body a read returns now.
+        """
+        if request.method in self.METHODS_ALLOWING_SET_ETAG:
+            etag = self._body_etag(response.get_data(), response.headers.get(self.PAGINATION_HEADER_NAME))
+            self._check_not_modified(etag)
+            response.set_etag(etag)
 
     def _prepare_etag_doc(self, doc, doc_info, **kwargs):
         doc = super()._prepare_etag_doc(doc, doc_info, **kwargs)
