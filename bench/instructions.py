@@ -74,6 +74,7 @@ def child(variant: str, requests: int, path: str) -> None:
         with app.app_context():
             user = create_user(db.session, name="Instructions", email=EMAIL, password=PASSWORD)
             user.email_verified = utcnow()
+            create_user(db.session, name="Other", email="other-" + EMAIL, password=PASSWORD)  # /users/2
             db.session.commit()
         return
     logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # log lines cost, terminals vary
@@ -105,10 +106,13 @@ def count(env: dict, variant: str, requests: int, path: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--path", default="/api/v1/users/me", help="Delta's path (the floor always serves me)")
+    parser.add_argument("--path", default="/api/v1/users/me",
+                        help="Delta's path (the floor always serves me); /api/v1/users/2 is another user")
     parser.add_argument("--database-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/delta_bench"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset to count (floor and delta are always counted)")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "N", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -122,13 +126,18 @@ def main() -> None:
     work.mkdir(parents=True)
     env = prepare(args.database_url, args.redis_url, work)
     subprocess.run([sys.executable, __file__, "--child", "seed", "0", ""], cwd=ROOT, env=env, check=True)
-    jobs = [(variant, n) for variant in VARIANTS for n in (0, args.requests)]
+    chosen = {"floor", "delta", *args.variants.split(",")}
+    unknown = chosen - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))} (known: {', '.join(VARIANTS)})")
+    variants = {name: label for name, label in VARIANTS.items() if name in chosen}
+    jobs = [(variant, n) for variant in variants for n in (0, args.requests)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         totals = dict(zip(jobs, pool.map(lambda job: count(env, job[0], job[1], args.path), jobs)))
-    per = {v: (totals[v, args.requests] - totals[v, 0]) / args.requests for v in VARIANTS}
+    per = {v: (totals[v, args.requests] - totals[v, 0]) / args.requests for v in variants}
     print(f"\ninstructions per request, {args.path} (floor: /api/v1/users/me); "
           f"ratio = floor ÷ variant; saved = Delta − variant")
-    for variant, label in VARIANTS.items():
+    for variant, label in variants.items():
         print(f"{label:66} {per[variant] / 1e6:6.2f} M  ratio {per['floor'] / per[variant]:5.3f}  "
               f"saved {(per['delta'] - per[variant]) / 1e6:+5.2f} M")
 
