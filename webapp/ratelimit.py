@@ -147,6 +147,8 @@ def _standard_headers(response):
     Without RATELIMIT_HEADERS the limiter only counts (one storage round trip per request) and
     the window is read back only for a refusal, so a 429 still says when to come back.
     """
+    if response.status_code != 429 and not current_app.config["RATELIMIT_HEADERS"]:
+        return response  # nothing to copy (and each header lookup that misses raises inside Werkzeug)
     if response.status_code == 429 and "X-RateLimit-Limit" not in response.headers:
         current = current_app.extensions["delta_limiter"].current_limit
         if current is not None and current.breached:
