@@ -135,6 +135,14 @@ def test_limits_survive_redis_being_down(limited):
     _assert_429(door.login("victim@example.com", PASSWORD))
 
 
+def test_the_default_limit_still_refuses_with_redis_down(limited):
+    """Redis unreachable: the per-request limit counts in this process instead, and still refuses."""
+    client = limited(redis_url="redis://127.0.0.1:1/0", RATELIMIT_DEFAULT="3/minute").test_client()
+    statuses = [client.get("/api/v1/users/me").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert int(client.get("/api/v1/users/me").headers["Retry-After"]) >= 1
+
+
 @pytest.mark.services
 def test_limits_are_shared_through_redis_by_every_app(limited, tmp_path):
     url = os.environ.get("TEST_REDIS_URL")
@@ -176,3 +184,18 @@ def test_production_never_exempts_loopback(monkeypatch):
     assert load_config("production").RATELIMIT_EXEMPT_LOOPBACK is False
     monkeypatch.delenv("RATELIMIT_EXEMPT_LOOPBACK")
     assert load_config("development").RATELIMIT_EXEMPT_LOOPBACK is True
+
+
+@pytest.mark.services
+def test_the_default_limit_is_one_budget_across_apps_through_redis(limited):
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set")
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    first = limited(redis_url=url, RATELIMIT_DEFAULT="3/minute").test_client()
+    second = limited(redis_url=url, RATELIMIT_DEFAULT="3/minute").test_client()
+    statuses = [client.get("/api/v1/users/me").status_code for client in (first, second, first, second)]
+    assert statuses == [401, 401, 401, 429]
+    assert any(b"/delta:limit/" in key for key in redis.Redis.from_url(url).scan_iter())
