@@ -5,6 +5,7 @@ import os
 import time
 
 import pytest
+from redis import Redis
 
 from conf.settings import TestingConfig as Settings
 from tests.conftest import PASSWORD
@@ -38,6 +39,16 @@ def limited(tmp_path):
             db.session.remove()
         return app
     return build
+
+
+@pytest.fixture
+def redis_url():
+    """TEST_REDIS_URL, emptied: the Redis every app of a services test counts in."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set")
+    Redis.from_url(url).flushdb()
+    return url
 
 
 def _assert_429(outcome):
@@ -144,15 +155,9 @@ def test_the_default_limit_still_refuses_with_redis_down(limited):
 
 
 @pytest.mark.services
-def test_limits_are_shared_through_redis_by_every_app(limited, tmp_path):
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set")
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-    first = limited(redis_url=url, RATELIMIT_LOGIN_FAILURES="2/minute")
-    second = limited(redis_url=url, RATELIMIT_LOGIN_FAILURES="2/minute")
+def test_limits_are_shared_through_redis_by_every_app(limited, redis_url):
+    first = limited(redis_url=redis_url, RATELIMIT_LOGIN_FAILURES="2/minute")
+    second = limited(redis_url=redis_url, RATELIMIT_LOGIN_FAILURES="2/minute")
     assert DOORS["rest"](first.test_client()).login("victim@example.com", "nope nope").status == "unauthenticated"
     assert DOORS["rest"](second.test_client()).login("victim@example.com", "nope nope").status == "unauthenticated"
     _assert_429(DOORS["rest"](first.test_client()).login("victim@example.com", PASSWORD))
@@ -187,15 +192,9 @@ def test_production_never_exempts_loopback(monkeypatch):
 
 
 @pytest.mark.services
-def test_the_default_limit_is_one_budget_across_apps_through_redis(limited):
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set")
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-    first = limited(redis_url=url, RATELIMIT_DEFAULT="3/minute").test_client()
-    second = limited(redis_url=url, RATELIMIT_DEFAULT="3/minute").test_client()
+def test_the_default_limit_is_one_budget_across_apps_through_redis(limited, redis_url):
+    first = limited(redis_url=redis_url, RATELIMIT_DEFAULT="3/minute").test_client()
+    second = limited(redis_url=redis_url, RATELIMIT_DEFAULT="3/minute").test_client()
     statuses = [client.get("/api/v1/users/me").status_code for client in (first, second, first, second)]
     assert statuses == [401, 401, 401, 429]
-    assert any(b"/delta:limit/" in key for key in redis.Redis.from_url(url).scan_iter())
+    assert any(b"/delta:limit/" in key for key in Redis.from_url(redis_url).scan_iter())

@@ -166,7 +166,10 @@ class DeltaLimiter(Limiter):
         super()._check_request_limit(callable_name, in_middleware)
 
     def _plain_limits(self) -> list | None:
-        """This request's limits when they are only plain ones on a healthy storage, else None."""
+        """This request's limits when they are only plain ones on a healthy storage, else None.
+
+        (Without a key prefix flask-limiter builds its keys differently: that case takes its path.)
+        """
         if not (self.enabled and self.initialized) or self._storage_dead or self._headers_enabled \
                 or self._meta_limits or self._request_filters or not self._key_prefix:
             return None
