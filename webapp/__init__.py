@@ -7,6 +7,7 @@ from functools import lru_cache
 from flask import Flask
 
 from conf import BaseConfig, load_config
+from webapp.jsonio import StrictJSONProvider
 
 API_TITLE = "Delta"
 API_VERSION = "v1"
@@ -20,6 +21,8 @@ class Delta(Flask):
     instructions (`make bench-instructions`). Hooks and views are fixed after start-up, so the
     answer is kept (for the last 1024 callables asked about).
     """
+
+    json_provider_class = StrictJSONProvider  # request bodies parsed strictly (webapp/jsonio.py)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
