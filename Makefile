@@ -7,16 +7,22 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test migrate worker beat fuzz bench bench-instructions bench-scale clean
+.PHONY: install lock run test migrate worker beat fuzz bench bench-instructions bench-scale clean
 
-$(STAMP): setup.cfg pyproject.toml package.json package-lock.json
+$(STAMP): setup.cfg pyproject.toml requirements.lock package.json package-lock.json
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	npm ci --no-audit --no-fund --omit=dev --ignore-scripts --silent
 	touch $(STAMP)
 
-install: $(STAMP)  ## the virtualenv with the app, its dev tools and the docs' browser assets
+install: $(STAMP)  ## the virtualenv with the app, its dev tools and the docs' browser assets (from requirements.lock)
+
+lock: $(STAMP)  ## re-resolve requirements.lock from setup.cfg (then `make install` installs it)
+	$(BIN)/pip install --quiet pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock setup.cfg
 
 migrate: $(STAMP)  ## apply database migrations to the configured database
 	$(FLASK) db upgrade
