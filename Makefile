@@ -10,10 +10,12 @@ FLASK := $(BIN)/flask --app wsgi
 .PHONY: install lock run test migrate worker beat fuzz bench bench-instructions bench-scale clean
 
 $(STAMP): setup.cfg pyproject.toml requirements.lock package.json package-lock.json
+	@echo "==> installing into $(VENV) from requirements.lock (first time: about a minute)"
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --progress-bar on -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	@echo "==> the docs' browser assets (npm ci)"
 	npm ci --no-audit --no-fund --omit=dev --ignore-scripts --silent
 	touch $(STAMP)
 
