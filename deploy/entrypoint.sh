@@ -1,10 +1,13 @@
 #!/bin/sh
-# web: migrate, then hand the process to gunicorn. worker/beat: Celery. Anything else runs as given.
+# web: migrate, then hand the process to gunicorn. migrate: only that (compose runs it once,
+# before everything else). worker/beat: Celery. Anything else runs as given.
 set -e
 case "${1:-web}" in
   web)
     flask --app wsgi db upgrade
     exec gunicorn --config deploy/gunicorn.conf.py --bind "0.0.0.0:${PORT:-8000}" wsgi:app ;;
+  migrate)
+    exec flask --app wsgi db upgrade ;;
   worker)
     shift
     exec celery -A tasks.worker worker --loglevel "${LOG_LEVEL:-INFO}" -Q "${CELERY_QUEUES:-email,heavy}" "$@" ;;

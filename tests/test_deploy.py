@@ -30,15 +30,34 @@ def test_compose_file_wires_the_stack():
         env = services[name]["environment"]
         assert env["APP_ENV"] == "production"
         assert env["SECRET_KEY"].startswith("${") and env["JWT_SECRET_KEY"].startswith("${")  # never a literal
-        assert set(services[name]["depends_on"]) == {"postgres", "redis"}
+        assert set(services[name]["depends_on"]) == {"postgres", "redis", "migrate"}
+        # no process starts before the schema is at head
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["command"] == ["migrate"]
     for name in ("postgres", "redis", "web"):
         assert "healthcheck" in services[name]
+
+
+def test_compose_processes_share_the_instance_volume_and_check_their_own_health():
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    # results written by a worker are served by web; avatars uploaded to web are thumbnailed by a worker
+    for name in ("web", "worker-email", "worker-heavy", "beat", "migrate"):
+        assert "appdata:/app/instance" in services[name]["volumes"]
+    assert "appdata" in compose["volumes"]
+    for name in ("worker-email", "worker-heavy"):
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert "inspect ping" in check and "8000" not in check
+    assert services["beat"]["healthcheck"] == {"disable": True}  # not the image's web check
+    entrypoint = (DEPLOY / "entrypoint.sh").read_text()
+    assert re.search(r"^  migrate\)\n    exec flask --app wsgi db upgrade", entrypoint, re.M)
 
 
 def test_dockerfile_runs_as_a_non_root_user_and_migrates_first():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^USER delta$", dockerfile, re.M)
     assert "slim" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert "pip install -r requirements.lock" in dockerfile  # what CI tested, not what PyPI has today
     entrypoint = (DEPLOY / "entrypoint.sh").read_text()
     assert entrypoint.index("db upgrade") < entrypoint.index("exec gunicorn")
     assert os.access(DEPLOY / "entrypoint.sh", os.X_OK)
