@@ -36,6 +36,16 @@ def to_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def to_networks(value: str) -> list[str]:
+    """A comma list of addresses or CIDR networks (`10.0.0.0/8, ::1`); a typo fails at start-up."""
+    from ipaddress import ip_network
+
+    items = to_list(value)
+    for item in items:
+        ip_network(item, strict=False)  # ValueError names the bad entry
+    return items
+
+
 class env:
     """A setting read from the environment variable of its own name when the config is built."""
 
@@ -88,6 +98,10 @@ class BaseConfig:
     HEAVY_TASK_TIME_LIMIT = env("HEAVY_TASK_TIME_LIMIT", 3600, int)  # seconds, hard limit
     # Redis redelivers an unacknowledged task after this long: longer than the longest task.
     CELERY_VISIBILITY_TIMEOUT = env("CELERY_VISIBILITY_TIMEOUT", 3600 + 600, int)
+    # The task outbox (webapp/outbox): beat's relay hands over what a commit could not, this often;
+    # handed-over rows are kept this long (for inspection), then purged.
+    OUTBOX_RELAY_SECONDS = env("OUTBOX_RELAY_SECONDS", 10.0, float)
+    OUTBOX_KEEP_HOURS = env("OUTBOX_KEEP_HOURS", 24, int)
 
     # Email: SMTP_URL (smtp://user:pass@host:587?starttls=1, smtps://...) else .eml files in OUTBOX_DIR.
     SMTP_URL = env("SMTP_URL", "")
@@ -104,6 +118,10 @@ class BaseConfig:
     JOB_RETENTION_DAYS = env("JOB_RETENTION_DAYS", 7, int)
     JOB_BATCH_SIZE = env("JOB_BATCH_SIZE", 1000, int)
     JOB_BATCH_DELAY = env("JOB_BATCH_DELAY", 0.0, float)  # test-only: slows jobs so one can be killed
+    # A running job beats every JOB_STALL_SECONDS / 6; silent for JOB_STALL_SECONDS, it is queued again
+    # (webapp/jobs/stalls.py), at most JOB_MAX_ATTEMPTS runs in all, then it fails.
+    JOB_STALL_SECONDS = env("JOB_STALL_SECONDS", 120.0, float)
+    JOB_MAX_ATTEMPTS = env("JOB_MAX_ATTEMPTS", 3, int)
     IMPORT_MAX_BYTES = env("IMPORT_MAX_BYTES", 20 * 1024 * 1024, int)
 
     ACCESS_TOKEN_MINUTES = env("ACCESS_TOKEN_MINUTES", 15, int)
@@ -118,6 +136,8 @@ class BaseConfig:
     GRAPHQL_MAX_DEPTH = env("GRAPHQL_MAX_DEPTH", 10, int)
     GRAPHQL_MAX_ALIASES = env("GRAPHQL_MAX_ALIASES", 30, int)
     GRAPHQL_MAX_TOKENS = env("GRAPHQL_MAX_TOKENS", 2000, int)
+    # Objects a document could return (list limits multiplied through nesting); refused above.
+    GRAPHQL_MAX_NODES = env("GRAPHQL_MAX_NODES", 10_000, int)
     DOCS_ENABLED = env("DOCS_ENABLED", True, to_bool)
     VENDOR_ASSETS_DIR = env("VENDOR_ASSETS_DIR", str(ROOT / "node_modules"))
     LOG_LEVEL = env("LOG_LEVEL", "INFO")
@@ -126,6 +146,10 @@ class BaseConfig:
     DOCS_PASSWORD = env("DOCS_PASSWORD", "")
     HSTS = env("HSTS", False, to_bool)
     TRUSTED_PROXIES = env("TRUSTED_PROXIES", 0, int)
+    # Production only: /metrics answers callers in METRICS_ALLOW or sending `Bearer <METRICS_TOKEN>`;
+    # others get 404. Elsewhere /metrics is open.
+    METRICS_ALLOW = env("METRICS_ALLOW", ["127.0.0.1", "::1"], to_networks)
+    METRICS_TOKEN = env("METRICS_TOKEN", "")
     RATELIMIT_ENABLED = env("RATELIMIT_ENABLED", True, to_bool)
     RATELIMIT_DEFAULT = env("RATELIMIT_DEFAULT", "600/minute")
     # X-RateLimit-*/RateLimit-* on every answer costs two more storage round trips per request;
@@ -147,6 +171,8 @@ class BaseConfig:
     # Whole request bodies above this are cut off by werkzeug with a 413 (the avatar limit + form overhead).
     MAX_CONTENT_LENGTH = env("MAX_CONTENT_LENGTH", 6 * 1024 * 1024, int)
     IDEMPOTENCY_TTL_HOURS = env("IDEMPOTENCY_TTL_HOURS", 24, int)
+    # How long a POST waits for a concurrent request with the same Idempotency-Key to commit (then 409).
+    IDEMPOTENCY_WAIT_SECONDS = env("IDEMPOTENCY_WAIT_SECONDS", 5.0, float)
 
     def __init__(self):
         for key in dir(type(self)):

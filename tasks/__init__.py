@@ -35,6 +35,9 @@ def celery_settings(config) -> dict:
     prefix = config.get("CELERY_QUEUE_PREFIX", "")
     email_q, heavy_q = prefix + EMAIL, prefix + HEAVY
     heavy_limit = config["HEAVY_TASK_TIME_LIMIT"]
+    from webapp.jobs.stalls import detector_interval
+
+    relay_every, stall_every = config["OUTBOX_RELAY_SECONDS"], detector_interval(config)
     return {
         "broker_url": broker or "memory://",
         "result_backend": broker or None,
@@ -48,7 +51,10 @@ def celery_settings(config) -> dict:
         "worker_prefetch_multiplier": 1,
         "task_queues": [Queue(email_q), Queue(heavy_q)],
         "task_default_queue": heavy_q,
+        # The outbox relay and the stall detector are quick and must not wait behind an export.
         "task_routes": {"delta.email.*": {"queue": email_q}, "delta.jobs.*": {"queue": heavy_q},
+                        "delta.outbox.*": {"queue": email_q},
+                        "delta.housekeeping.requeue_stalled_jobs": {"queue": email_q},
                         "delta.housekeeping.*": {"queue": heavy_q}},
         "task_soft_time_limit": heavy_limit - 30,
         "task_time_limit": heavy_limit,
@@ -66,6 +72,13 @@ def celery_settings(config) -> dict:
                                "schedule": crontab(minute=43, hour=3)},
             "purge-idempotency-keys": {"task": "delta.housekeeping.purge_idempotency_keys",
                                        "schedule": crontab(minute=29)},
+            "purge-outbox": {"task": "delta.outbox.purge", "schedule": crontab(minute=53)},
+            # Frequent: each expires after one period, so a backlog built while no worker ran
+            # is one run, not hundreds.
+            "relay-outbox": {"task": "delta.outbox.relay", "schedule": relay_every,
+                             "options": {"expires": relay_every}},
+            "requeue-stalled-jobs": {"task": "delta.housekeeping.requeue_stalled_jobs", "schedule": stall_every,
+                                     "options": {"expires": stall_every}},
         },
     }
 

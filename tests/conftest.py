@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from redis import Redis
 from sqlalchemy import text
 
 from conf.settings import TestingConfig
@@ -153,3 +154,29 @@ def outbox(app):
 
     yield read
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def broker_down(app):
+    """The app's Celery pointed at a closed port, as when Redis is down; `back_up()` restores it."""
+    from tasks import celery_init_app
+
+    healthy = app.extensions["celery"]
+    celery_init_app(app, broker_url="redis://127.0.0.1:1/0", task_always_eager=False)
+
+    def back_up():
+        app.extensions["celery"] = healthy
+        healthy.set_default()
+
+    yield back_up
+    back_up()
+
+
+@pytest.fixture
+def redis_url():
+    """TEST_REDIS_URL, emptied: the Redis every app of a services test counts in."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set")
+    Redis.from_url(url).flushdb()
+    return url

@@ -70,8 +70,8 @@ def test_export_in_small_batches_reports_rising_progress(app, client, make_user,
 
     real = runner._progress
 
-    def spy(session, job_id):
-        report = real(session, job_id)
+    def spy(session, job_id, *claim):
+        report = real(session, job_id, *claim)
 
         def wrapped(done, total):
             keep = report(done, total)

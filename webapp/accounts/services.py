@@ -1,6 +1,7 @@
 """Email verification and password reset: issue single-use tokens, redeem them once.
 
-Tokens are mailed by workers; these services only create rows, commit, then enqueue.
+Tokens are mailed by workers; these services create the token row and ask for its email in the
+same transaction (the outbox, webapp/dispatch.py), so a committed token always gets its email.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from webapp.accounts.models import RESET_PASSWORD, SET_PASSWORD, VERIFY_EMAIL, A
 from webapp.auth.passwords import passwords
 from webapp.auth.services import revoke_sessions
 from webapp.db import utcnow
-from webapp.dispatch import enqueue
-from webapp.errors import BadToken, Invalid, RateLimited, Unavailable
+from webapp.dispatch import enqueue, enqueue_alone
+from webapp.errors import BadToken, Invalid, RateLimited
 from webapp.users.models import User
 
 log = logging.getLogger("webapp.accounts")
@@ -49,7 +50,7 @@ def _hash(token: str) -> str:
 
 
 def issue_token(session: Session, user: User, purpose: str, *, request_key: str | None = None) -> AccountToken:
-    """Add a token row for `user` (flushed for its id); the caller commits, then calls `send_token`."""
+    """Add a token row for `user` (flushed for its id); the caller calls `send_token`, then commits."""
     row = AccountToken(user_id=user.id, purpose=purpose, email=user.email, nonce=secrets.token_hex(16),
                        expires_at=utcnow() + timedelta(hours=_hours(purpose)), request_key=request_key)
     session.add(row)
@@ -58,9 +59,9 @@ def issue_token(session: Session, user: User, purpose: str, *, request_key: str 
     return row
 
 
-def send_token(row: AccountToken) -> bool:
-    """Queue the token's email (after commit); False when the broker is down, already logged."""
-    return enqueue(SEND_TOKEN_TASK, row.id)
+def send_token(row: AccountToken) -> None:
+    """Ask for the token's email in the token's transaction (before its commit): the outbox sends it."""
+    enqueue(SEND_TOKEN_TASK, row.id)
 
 
 def token_email(session: Session, token_id: int) -> dict | None:
@@ -79,7 +80,7 @@ def token_email(session: Session, token_id: int) -> dict | None:
 
 
 def resend_verification(session: Session, user: User) -> None:
-    """A fresh verification email, a few per hour at most; 503 when the broker is down."""
+    """A fresh verification email, a few per hour at most; a broker that is down only delays it."""
     if user.email_verified is not None:
         return
     limit = current_app.config["VERIFY_EMAILS_PER_HOUR"]
@@ -88,10 +89,8 @@ def resend_verification(session: Session, user: User) -> None:
         AccountToken.created_at > utcnow() - timedelta(hours=1)))
     if recent >= limit:
         raise RateLimited("Too many verification emails; try again later.", retry_after=3600)
-    row = issue_token(session, user, VERIFY_EMAIL)
+    send_token(issue_token(session, user, VERIFY_EMAIL))
     session.commit()
-    if not send_token(row):
-        raise Unavailable("The email could not be queued; try again shortly.")
 
 
 def _redeem(session: Session, token: str, purposes: set[str]) -> AccountToken:
@@ -131,7 +130,7 @@ def request_password_reset(email: str, *, ip: str | None = None) -> None:
         email = validation.email(email)
     except Invalid as exc:
         raise Invalid("Validation failed.", errors={"email": [exc.message]}) from None
-    enqueue(RESET_TASK, email, uuid.uuid4().hex)  # a dead broker is logged; the answer stays 202
+    enqueue_alone(RESET_TASK, email, uuid.uuid4().hex)  # kept in the outbox while the broker is down
 
 
 def prepare_password_reset(session: Session, email: str, request_key: str) -> AccountToken | None:

@@ -1,8 +1,11 @@
 """Running one job in a worker: claim it, do the work in batches, record the outcome once.
 
-Safe to run twice (a redelivery after a worker was killed): a finished or cancelled job is
-left alone, the result is written to a temporary file and renamed into place, and the
-outcome is recorded by a conditional update that only a running job can pass.
+Safe to run twice (a redelivery after a worker was killed, or a job the stall detector queued
+again): a finished or cancelled job is left alone, the result is written to a temporary file and
+renamed into place, and the outcome is recorded by a conditional update that only the latest
+claim of a running job can pass (`attempts` numbers the claims: a run that was superseded stops at
+its next batch). While it runs, the job beats its heartbeat (webapp/jobs/stalls.py); the email
+saying it finished is recorded in the same transaction as the outcome (the outbox).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from webapp.db import utcnow
 from webapp.dispatch import enqueue
 from webapp.jobs import users_io
 from webapp.jobs.models import Job
+from webapp.jobs.stalls import Heartbeat
 from webapp.settings_paths import job_results_dir
 from webapp.users.models import User
 from webapp.users.services import user_view
@@ -30,12 +34,17 @@ log = logging.getLogger("webapp.jobs")
 NOTIFY_TASK = "delta.email.job_finished"
 
 
-def _progress(session: Session, job_id: int):
-    """Record progress; answer False once the job was cancelled, so the work stops."""
+def _mine(job_id: int, attempt: int):
+    """The job as this run claimed it: still running, and not claimed again since."""
+    return (Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+
+
+def _progress(session: Session, job_id: int, attempt: int):
+    """Record progress (and a heartbeat); answer False once the job was cancelled or claimed again."""
     def report(done: int, total: int) -> bool:
         percent = min(99, int(done * 100 / total)) if total else 99
-        updated = session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
-                                  .values(progress=percent)).rowcount
+        updated = session.execute(update(Job).where(*_mine(job_id, attempt))
+                                  .values(progress=percent, heartbeat_at=utcnow())).rowcount
         session.commit()
         return updated == 1
     return report
@@ -43,44 +52,60 @@ def _progress(session: Session, job_id: int):
 
 def run_job(session: Session, job_id: int) -> str:
     """Run the job; returns its final status (or its current one when there is nothing to do)."""
-    claimed = session.execute(update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
-                              .values(status="running", started_at=utcnow(), progress=0,
-                                      attempts=Job.attempts + 1)).rowcount
+    now = utcnow()
+    attempt = session.execute(update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
+                              .values(status="running", started_at=now, heartbeat_at=now, progress=0,
+                                      attempts=Job.attempts + 1).returning(Job.attempts)).scalar()
     session.commit()
-    job = session.get(Job, job_id)
-    if job is None or not claimed:
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None or attempt is None:
         return job.status if job else "missing"
+    limit = current_app.config["JOB_MAX_ATTEMPTS"]
+    if attempt > limit:  # redelivered again and again: a job that kills its worker each time
+        _finish(session, job_id, attempt, status="failed", error=f"Gave up after {limit} attempts.")
+        return "failed"
     folder = job_results_dir(current_app.config)
     folder.mkdir(parents=True, exist_ok=True)
     name, content_type, work = _plan(job)
     final = folder / f"{job.id}-{name}"
-    partial = folder / f".{job.id}-{name}.part"
+    partial = folder / f".{job.id}-{name}.{attempt}.part"
+    for stale in folder.glob(f".{job.id}-*.part"):  # left by a run that died
+        stale.unlink(missing_ok=True)
     try:
-        with open(partial, "w", encoding="utf-8", newline="") as out:
-            work(session, job, out, _progress(session, job.id))
+        with Heartbeat(job_id, attempt), open(partial, "w", encoding="utf-8", newline="") as out:
+            work(session, job, out, _progress(session, job.id, attempt))
         os.replace(partial, final)
     except users_io.Stopped:
         partial.unlink(missing_ok=True)
-        return "cancelled"
+        return _status(session, job_id)
     except Exception as exc:
         session.rollback()
         partial.unlink(missing_ok=True)
         log.exception("job %s (%s) failed", job_id, job.kind)
-        _finish(session, job_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-        return "failed"
-    if not _finish(session, job_id, status="succeeded", progress=100, result_path=str(final),
-                   result_name=name, result_type=content_type):
-        final.unlink(missing_ok=True)  # cancelled at the last moment
-        return "cancelled"
-    enqueue(NOTIFY_TASK, job_id)
+        _finish(session, job_id, attempt, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        return _status(session, job_id)
+    if not _finish(session, job_id, attempt, notify=True, status="succeeded", progress=100,
+                   result_path=str(final), result_name=name, result_type=content_type):
+        status = _status(session, job_id)
+        if status == "cancelled":  # at the last moment; a newer run of the job keeps the file
+            final.unlink(missing_ok=True)
+        return status
     return "succeeded"
 
 
-def _finish(session: Session, job_id: int, **values) -> bool:
-    done = session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+def _finish(session: Session, job_id: int, attempt: int, *, notify: bool = False, **values) -> bool:
+    """Record the outcome if this run still owns the job; with `notify`, its email in the same commit."""
+    done = session.execute(update(Job).where(*_mine(job_id, attempt))
                            .values(finished_at=utcnow(), **values)).rowcount
+    if done and notify:
+        enqueue(NOTIFY_TASK, job_id)
     session.commit()
     return done == 1
+
+
+def _status(session: Session, job_id: int) -> str:
+    session.rollback()
+    return session.scalar(select(Job.status).where(Job.id == job_id)) or "missing"
 
 
 def _plan(job: Job):

@@ -122,7 +122,7 @@ def import_users(session: Session, lines: Iterable[str], out: IO[str], *, total:
     """Create users from CSV `name,email[,role]` (header optional); report each row to `out` as JSON.
 
     Imported users have no password; each gets a set-your-password email (the reset flow),
-    queued after their batch commits.
+    recorded in their batch's transaction and sent after it commits.
     """
     batch_size = batch_size or current_app.config["JOB_BATCH_SIZE"]
     counts = {"created": 0, "rejected": 0}
@@ -155,12 +155,11 @@ def import_users(session: Session, lines: Iterable[str], out: IO[str], *, total:
             session.add(user)
             created.append((row_number, user))
         session.flush()
-        tokens = [accounts.issue_token(session, user, SET_PASSWORD) for _, user in created]
+        for _, user in created:  # each email recorded with its user (the outbox)
+            accounts.send_token(accounts.issue_token(session, user, SET_PASSWORD))
         session.commit()
         for row_number, user in created:
             report({"row": row_number, "email": user.email, "status": "created", "id": user.id})
-        for token in tokens:
-            accounts.send_token(token)
         done += len(batch)
         batch.clear()
         _pause()

@@ -55,12 +55,11 @@ def create_user(session: Session, *, name: str, email: str, password: str, role:
     session.add(user)
     try:
         session.flush()
-        token = accounts.issue_token(session, user, accounts.VERIFY_EMAIL)
+        accounts.send_token(accounts.issue_token(session, user, accounts.VERIFY_EMAIL))  # the outbox
         session.commit()
     except IntegrityError:
         session.rollback()
         raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]}) from None
-    accounts.send_token(token)  # a dead broker is logged; resend works once it is back
     return user
 
 
@@ -135,7 +134,6 @@ def update_user(session: Session, actor: User, user: User, changes: dict, *, rep
             raise Invalid("Validation failed.", errors={key: ["Missing data for required field."] for key in missing})
     clean = {}
     checks = {}
-    token = None
     if "name" in changes:
         checks["name"] = lambda: clean.__setitem__("name", validation.name(changes["name"]))
     if "email" in changes:
@@ -154,7 +152,7 @@ def update_user(session: Session, actor: User, user: User, changes: dict, *, rep
             raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]})
         user.email = clean["email"]
         user.email_verified = None
-        token = accounts.issue_token(session, user, accounts.VERIFY_EMAIL)
+        accounts.send_token(accounts.issue_token(session, user, accounts.VERIFY_EMAIL))  # the outbox
     for key in ("name", "role", "is_active"):
         if key in clean:
             setattr(user, key, clean[key])
@@ -165,8 +163,6 @@ def update_user(session: Session, actor: User, user: User, changes: dict, *, rep
     except IntegrityError:
         session.rollback()
         raise Conflict(EMAIL_TAKEN, errors={"email": [EMAIL_TAKEN]}) from None
-    if token is not None:
-        accounts.send_token(token)
     return user
 
 
