@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from webapp.extensions import cache
+from webapp.extensions import cache, db
 
 log = logging.getLogger("webapp.cache")
 LOOKUPS = Counter("delta_cache_lookups_total", "Cache lookups", ["result"])
@@ -62,6 +62,10 @@ def cached(namespace: str, key: str, load, timeout: int | None = None):
         return entry[1]
     LOOKUPS.labels("miss").inc()
     value = load()
+    if db.session.info.get("commit_requested"):
+        # Uncommitted writes of this request (an Idempotency-Key defers its commit to the end,
+        # webapp/db.py) may yet roll back: what was read over them must not be kept.
+        return value
     try:
         cache.set(data_key, (version, value), timeout=timeout)
     except Exception as exc:

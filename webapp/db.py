@@ -58,10 +58,29 @@ class Base(DeclarativeBase):
 
 
 class AppSession(Session):
-    """A session bound to the engine of the app in context, so several apps can coexist."""
+    """A session bound to the engine of the app in context, so several apps can coexist.
+
+    While `info["defer_commit"]` is set (a POST carrying an Idempotency-Key, webapp/idempotency),
+    `commit()` only flushes and notes `info["commit_requested"]`: the request's writes are
+    committed once, at its end, together with the key, and `after_commit` listeners (cache
+    versions, the task outbox) fire only then. A `rollback()` meanwhile discards the deferred
+    writes too (the request is all-or-nothing) and says so in `info["commit_discarded"]`.
+    """
 
     def get_bind(self, *args, **kwargs):
         return current_app.extensions["database"]
+
+    def commit(self) -> None:
+        if self.info.get("defer_commit"):
+            self.flush()
+            self.info["commit_requested"] = True
+            return
+        super().commit()
+
+    def rollback(self) -> None:
+        if self.info.pop("commit_requested", False):
+            self.info["commit_discarded"] = True
+        super().rollback()
 
 
 class Database:
