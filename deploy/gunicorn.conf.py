@@ -17,8 +17,16 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-# Room for a post-list cursor (up to 2,048 characters) and the other query arguments.
+# gunicorn refuses these itself, before the app sees the request, with its own small HTML page
+# (no JSON envelope, no app log line; its error log says "Invalid request from ip=..."):
+# a request line past limit_request_line (414), a header line past limit_request_field_size or
+# more than limit_request_fields headers (431), raw non-ASCII bytes in the request line and a
+# malformed Content-Length or Transfer-Encoding (400). Room for a post-list cursor (up to 2,048
+# characters) with the other query arguments, and for a bearer token (~300 bytes) many times over;
+# a body's size is the app's MAX_CONTENT_LENGTH (413 in the envelope, chunked bodies too).
 limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 accesslog = None  # the app writes one JSON line per request instead
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

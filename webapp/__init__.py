@@ -7,7 +7,7 @@ from functools import lru_cache
 from flask import Flask
 
 from conf import BaseConfig, load_config
-from webapp.jsonio import StrictJSONProvider
+from webapp.jsonio import BoundedRequest, StrictJSONProvider
 
 API_TITLE = "Delta"
 API_VERSION = "v1"
@@ -23,6 +23,7 @@ class Delta(Flask):
     """
 
     json_provider_class = StrictJSONProvider  # request bodies parsed strictly (webapp/jsonio.py)
+    request_class = BoundedRequest  # a chunked body past MAX_CONTENT_LENGTH is a 413, never cut short
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -33,6 +34,13 @@ class Delta(Flask):
             return self._ensure_sync_cached(func)
         except TypeError:  # an unhashable callable
             return super().ensure_sync(func)
+
+    def make_default_options_response(self):
+        """OPTIONS: 204 with `Allow` and no body (Flask's is a 200 with an empty text/html body)."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
 
 
 def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
@@ -78,6 +86,9 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
     observability.init_app(app)
     security.init_app(app)
     ratelimit.init_app(app)
+    from webapp.rest.api import install_input_guards
+
+    install_input_guards(app)  # after the limiter's hook: refused input still counts against the caller
     cli.init_app(app)
     # Map every model now, not on a worker's first ORM query: the principal is built without a
     # query (webapp/auth/tokens.py) and may be the first model a fresh worker touches.

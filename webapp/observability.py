@@ -7,6 +7,7 @@ PROMETHEUS_MULTIPROC_DIR is set (gunicorn.conf.py sets it), so /metrics counts a
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -14,9 +15,11 @@ import re
 import sys
 import time
 from contextvars import ContextVar
+from ipaddress import ip_address, ip_network
 
-from flask import Response, g, request
+from flask import Response, abort, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy import inspect as sa_inspect
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 task_request_id: ContextVar[str | None] = ContextVar("task_request_id", default=None)
@@ -77,9 +80,12 @@ def configure_logging(level: str) -> None:
 
 
 def init_app(app) -> None:
-    app.before_request(_start)
+    # First of all before-request hooks: a request another hook refuses (a bad Idempotency-Key,
+    # an unreadable body) still has its id and start time.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_finish)
     app.add_url_rule("/metrics", "metrics", metrics)
+    app.extensions["delta_metrics_allow"] = [ip_network(item, strict=False) for item in app.config["METRICS_ALLOW"]]
 
 
 def _start():
@@ -89,18 +95,33 @@ def _start():
 
 
 def _finish(response):
-    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-    LATENCY.labels(request.method, endpoint).observe(elapsed)
-    principal = g.get("delta_principal")
+    """The request's log line and metrics; never raises, so no answer loses its line."""
+    if "request_id" not in g:  # a hook before _start failed
+        _start()
+    elapsed = time.perf_counter() - g.started
+    response.headers["X-Request-ID"] = g.request_id
+    try:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        LATENCY.labels(request.method, endpoint).observe(elapsed)
+    except Exception:  # metrics are best effort; the log line below is not
+        logging.getLogger("webapp.errors").exception("request metrics failed")
     log.info("request", extra={"fields": {
         "method": request.method, "path": request.path, "status": response.status_code,
-        "duration_ms": round(elapsed * 1000, 2), "user_id": principal.id if principal else None,
-        "request_id": g.get("request_id"), "ip": request.remote_addr,
+        "duration_ms": round(elapsed * 1000, 2), "user_id": _user_id(),
+        "request_id": g.request_id, "ip": request.remote_addr,
     }})
     return response
+
+
+def _user_id() -> int | None:
+    """The caller's id from its identity key: reading `.id` would load it again from a session
+    that a failed write left needing a rollback (PendingRollbackError, and no log line)."""
+    principal = g.get("delta_principal")
+    if principal is None:
+        return None
+    identity = sa_inspect(principal).identity
+    return identity[0] if identity else None
 
 
 def registry() -> CollectorRegistry:
@@ -136,7 +157,34 @@ class JobStates:
 
 def metrics():
     """Prometheus text format: requests, latency, cache, limits, tasks (all workers) and jobs by state."""
+    if current_app.config["ENV_NAME"] == "production" and not _may_scrape():
+        abort(404)
     body = generate_latest(registry())
     jobs = CollectorRegistry(auto_describe=False)
     jobs.register(JobStates())
     return Response(body + generate_latest(jobs), content_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape() -> bool:
+    """In production: a caller in METRICS_ALLOW, or one sending `Authorization: Bearer <METRICS_TOKEN>`.
+
+    Behind proxies, `remote_addr` is the client that TRUSTED_PROXIES (ProxyFix) names. A request
+    carrying forwarding headers that no trusted proxy accounts for came through a proxy this app
+    does not know of, so its address (the proxy's, often loopback) grants nothing.
+    """
+    config = current_app.config
+    token = config["METRICS_TOKEN"]
+    header = request.headers.get("Authorization", "")
+    if token and header[:7].lower() == "bearer " and \
+            hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+        return True
+    environ = request.environ
+    if not config["TRUSTED_PROXIES"] and ("HTTP_X_FORWARDED_FOR" in environ or "HTTP_FORWARDED" in environ):
+        return False
+    try:
+        address = ip_address((request.remote_addr or "").split("%")[0])
+    except ValueError:  # a unix socket peer, or no address at all
+        return False
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in current_app.extensions["delta_metrics_allow"])

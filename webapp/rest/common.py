@@ -10,15 +10,24 @@ from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_j
 from flask_smorest.etag import IF_MATCH_HEADER, _get_etag_ctx
 from flask_smorest.exceptions import PreconditionFailed
 from flask_smorest.utils import resolve_schema_instance
-from marshmallow import Schema
-from webargs.flaskparser import FlaskParser
+from marshmallow import Schema, missing
+from webargs.flaskparser import FlaskParser, abort
+
+from webapp.jsonio import JSONInputError, strict_loads
 
 BEARER = [{"bearerAuth": []}]
 OPTIONAL_BEARER = [{}, *BEARER]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class _Parser(FlaskParser):
-    """webargs' Flask parser, building each argument schema once.
+    """webargs' Flask parser, reading JSON strictly, bounding integers, building each schema once.
+
+    JSON bodies go through `strict_loads` (webapp/jsonio.py): what it refuses (a lone surrogate,
+    nesting past 64, a 20-digit integer, NaN) is a 400 with the reason under `errors.json`,
+    where webargs' own `json.loads` let them through to fail later as a 500. Every integer
+    argument, from the body, the query or the form, must fit a signed 64-bit column: beyond
+    that it is a 422 naming the field (SQLite raises OverflowError on such a bound parameter).
 
     Given a schema class (`@blp.arguments(PostListArgs)`, the pagination parameters), webargs
     builds a new instance on every request, deep-copying its fields; a marshmallow 4 schema keeps
@@ -29,12 +38,45 @@ class _Parser(FlaskParser):
         super().__init__()
         self._schemas: dict[type, Schema] = {}
 
+    def load_json(self, req, schema):
+        if not req.is_json:
+            return missing
+        if "delta_json" in g:  # read strictly already (webapp/rest/api.py refuse_unreadable_json)
+            return g.delta_json
+        data = req.get_data(cache=True)
+        if not data:
+            return missing
+        try:
+            return strict_loads(data)
+        except JSONInputError as exc:
+            abort(400, messages={"json": [str(exc)]})
+
+    def parse(self, *args, **kwargs):
+        parsed = super().parse(*args, **kwargs)
+        out_of_range = _out_of_range(parsed)
+        if out_of_range:
+            message = f"Must be between {INT64_MIN} and {INT64_MAX}."
+            abort(422, messages={"args": {field: [message] for field in out_of_range}})
+        return parsed
+
     def _get_schema(self, argmap, req):
         if isinstance(argmap, type) and issubclass(argmap, Schema):
             if argmap not in self._schemas:
                 self._schemas[argmap] = argmap()
             return self._schemas[argmap]
         return super()._get_schema(argmap, req)
+
+
+def _out_of_range(value, name: str = "_schema") -> list[str]:
+    """The fields (dotted) holding an integer past 64 bits, in parsed arguments."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [] if INT64_MIN <= value <= INT64_MAX else [name]
+    if isinstance(value, dict):
+        return [field for key, item in value.items()
+                for field in _out_of_range(item, key if name == "_schema" else f"{name}.{key}")]
+    if isinstance(value, (list, tuple)):
+        return [field for item in value for field in _out_of_range(item, name)]
+    return []
 
 
 class Blueprint(flask_smorest.Blueprint):
