@@ -27,12 +27,15 @@ CODES = {
     domain.PreconditionFailed: "PRECONDITION_FAILED",
 }
 INTERNAL = "INTERNAL_SERVER_ERROR"
+SUGGESTION = "Did you mean"
 
 
 def code_for(error: GraphQLError) -> str:
     original = error.original_error
     if original is None:
         return "BAD_USER_INPUT"  # parse and validation errors: the document itself is wrong
+    if isinstance(original, GraphQLError) and error.path is None:
+        return "BAD_USER_INPUT"  # a variable missing or of the wrong type: coerced before execution
     for cls, code in CODES.items():
         if isinstance(original, cls):
             return code
@@ -57,30 +60,36 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is None or not result.errors:
             return
-        result.errors = [self._shape(error) for error in result.errors]
+        result.errors = [shape(error, self.production) for error in result.errors]
 
-    def _shape(self, error: GraphQLError) -> GraphQLError:
-        code = code_for(error)
-        extensions = dict(error.extensions or {})
-        extensions["code"] = code
-        original = error.original_error
-        message = error.message
-        if isinstance(original, domain.DomainError):
-            message = original.message
-            if original.errors:
-                extensions["errors"] = original.errors
-            if isinstance(original, domain.RateLimited):
-                extensions["retryAfter"] = original.retry_after
-        elif code == "SERVICE_UNAVAILABLE":
-            message = domain.Unavailable.default_message
-        elif code == INTERNAL and self.production:
-            message = "Internal server error."
-        elif code == "CONFLICT":
-            message = domain.CONCURRENT_CHANGE
-        elif code == "BAD_USER_INPUT" and isinstance(original, DBAPIError):
-            message = domain.UNSTORABLE_INPUT
-        return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
-                            path=error.path, original_error=original, extensions=extensions)
+
+def shape(error: GraphQLError, production: bool) -> GraphQLError:
+    """The error as the client sees it: its code, a safe message, no schema hints in production."""
+    code = code_for(error)
+    extensions = dict(error.extensions or {})
+    extensions["code"] = code
+    original = error.original_error
+    message = error.message
+    if isinstance(original, domain.DomainError):
+        message = original.message
+        if original.errors:
+            extensions["errors"] = original.errors
+        if isinstance(original, domain.RateLimited):
+            extensions["retryAfter"] = original.retry_after
+    elif code == "SERVICE_UNAVAILABLE":
+        message = domain.Unavailable.default_message
+    elif code == INTERNAL and production:
+        message = "Internal server error."
+    elif code == "CONFLICT":
+        message = domain.CONCURRENT_CHANGE
+    elif code == "BAD_USER_INPUT" and isinstance(original, DBAPIError):
+        message = domain.UNSTORABLE_INPUT
+    if production and SUGGESTION in message:
+        # graphql-core suggests names for unknown arguments, types, enum values and input fields
+        # too, which strawberry's disable_field_suggestions leaves in: no schema hints in production
+        message = message.split(SUGGESTION, 1)[0].rstrip()
+    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
+                        path=error.path, original_error=original, extensions=extensions)
 
 
 class DeltaSchema(strawberry.Schema):
@@ -90,6 +99,15 @@ class DeltaSchema(strawberry.Schema):
         kwargs.setdefault("extensions", [])
         kwargs["extensions"] = [*kwargs["extensions"], codes]
         super().__init__(*args, **kwargs)
+        self.production = production
+
+    def execute_sync(self, *args, **kwargs):
+        """Also shape the errors that skip the extensions: a syntax error is raised while parsing."""
+        result = super().execute_sync(*args, **kwargs)
+        if result.errors:
+            result.errors = [error if error.extensions and "code" in error.extensions
+                             else shape(error, self.production) for error in result.errors]
+        return result
 
     def process_errors(self, errors, execution_context=None) -> None:
         """Log internal errors with their traceback; expected domain errors are not news."""

@@ -18,6 +18,8 @@ from strawberry.types import Info
 
 from webapp.auth import services as auth_services
 from webapp.extensions import db
+from webapp.media.images import THUMBNAIL_SIZES
+from webapp.graphql.cost import Coster, NodeLimit
 from webapp.graphql.errors import DeltaSchema
 from webapp.graphql.jobs import JobMutation, JobQuery
 from webapp.graphql.posts import PostMutation, PostQuery
@@ -25,6 +27,8 @@ from webapp.graphql.types import CreateUserInput, Session, TokenPair, UpdateUser
 from webapp.users import services as users
 
 MAX_LIMIT = 100
+# Lists without a `limit` argument whose length is known, for the cost count (else: MAX_LIMIT).
+LIST_SIZES = {("Profile", "avatarThumbnails"): len(THUMBNAIL_SIZES)}
 
 
 def clamp(limit: int | None, default: int = 20) -> int:
@@ -112,8 +116,12 @@ class Mutation(JobMutation, PostMutation):
 
 
 def build_schema(*, production: bool = False, max_depth: int = 10, max_aliases: int = 30,
-                 max_tokens: int = 2000) -> strawberry.Schema:
+                 max_tokens: int = 2000, max_nodes: int = 10_000) -> strawberry.Schema:
     """The schema with abuse limits checked before execution, and parse/validation caches.
+
+    `max_nodes` bounds how many objects a document could return (webapp/graphql/cost.py),
+    checked after validation with the request's variables; `schema.coster` is also what the
+    rate limiter charges by.
 
     The depth and alias limiters make a new rule class each time they are built; built per
     request, every validation would have new rules and miss the validation cache. Their rules
@@ -128,7 +136,11 @@ def build_schema(*, production: bool = False, max_depth: int = 10, max_aliases: 
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
+        NodeLimit,  # after the validation cache: runs on a document that validated
     ]
     config = StrawberryConfig(disable_field_suggestions=production)
-    return DeltaSchema(query=Query, mutation=Mutation, production=production, extensions=extensions,
-                       config=config)
+    schema = DeltaSchema(query=Query, mutation=Mutation, production=production, extensions=extensions,
+                         config=config)
+    schema.coster = Coster(schema.as_str(), max_items=LIST_SIZES, max_tokens=max_tokens)
+    schema.max_nodes = max_nodes
+    return schema
