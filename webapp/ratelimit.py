@@ -1,8 +1,10 @@
 """Rate limits, shared by every worker and host through Redis (in-process on the embedded default).
 
 Two layers, one storage:
-- flask-limiter's default limit on every request, keyed by the signed-in user (or the IP when
-  anonymous); a GraphQL request costs more the more fields and depth its document has.
+- flask-limiter's application limit (RATELIMIT_DEFAULT): one budget per signed-in user (or per IP
+  when anonymous) that every endpoint, GraphQL included, draws from; a GraphQL request costs what
+  `_request_cost` says. (A default limit would be counted per endpoint: 600 on one route, then
+  another route still answers.)
 - `guard(name, key)`: named limits the services' callers check for sensitive actions — login per
   IP, per email and failed logins per account; sign-up and password reset per IP. (Verification
   resends are limited by the accounts service from the tokens it has issued: VERIFY_EMAILS_PER_HOUR.)
@@ -32,13 +34,14 @@ from limits.strategies import FixedWindowRateLimiter
 from prometheus_client import Counter
 
 from webapp.errors import RateLimited
+from webapp.jsonio import strict_loads
 
 log = logging.getLogger("webapp.ratelimit")
 REJECTIONS = Counter("delta_rate_limit_rejections_total", "Requests refused by a rate limit", ["limit"])
 
 # setting name → (default, what it keys on)
 LIMITS = {
-    "RATELIMIT_DEFAULT": ("600/minute", "user id, else IP: every request"),
+    "RATELIMIT_DEFAULT": ("600/minute", "user id, else IP: one budget for every request"),
     "RATELIMIT_LOGIN_IP": ("20/minute", "IP: login attempts"),
     "RATELIMIT_LOGIN_EMAIL": ("10/minute", "email: login attempts"),
     "RATELIMIT_LOGIN_FAILURES": ("10/15 minutes", "account: failed logins (then locked for the window)"),
@@ -63,33 +66,37 @@ def caller_key() -> str:
     return key
 
 
-@lru_cache(maxsize=1024)
-def document_cost(query: str) -> int:
-    """1 for a small document, more with its field count and depth; unparsable costs 1."""
-    from graphql import FieldNode, parse as parse_graphql, visit, Visitor
+def document_cost(query: object, variables: object = None, operation_name: object = None) -> int:
+    """What a GraphQL document is charged: 1 + nodes // 100, where nodes (capped at
+    GRAPHQL_MAX_NODES) is how many objects it could return (webapp/graphql/cost.py).
 
-    try:
-        document = parse_graphql(query, max_tokens=5000)
-    except Exception:
+    `{ me { id } }` costs 1, `{ posts(limit: 100) { id } }` 2, a document at the 10,000 limit
+    101; one refused for its size is charged as one at the limit. The GraphQL door registers the
+    counter in `app.extensions` (this module does not import a door); it plans each document
+    text once and caches the plan, so a known document costs a dict lookup.
+    """
+    size = current_app.extensions.get("delta_graphql_size")
+    if size is None or not isinstance(query, str):
         return 1
-    counts = {"fields": 0, "depth": 0}
-
-    class Count(Visitor):
-        def enter_field(self, node: FieldNode, key, parent, path, ancestors):
-            counts["fields"] += 1
-            depth = sum(1 for a in ancestors if isinstance(a, FieldNode)) + 1
-            counts["depth"] = max(counts["depth"], depth)
-
-    visit(document, Count())
-    return 1 + counts["fields"] // 20 + max(0, counts["depth"] - 3)
+    nodes = size(query, variables if isinstance(variables, dict) else None,
+                 operation_name if isinstance(operation_name, str) else None)
+    return 1 + min(nodes, current_app.config["GRAPHQL_MAX_NODES"]) // 100
 
 
 def _request_cost() -> int:
-    if request.path != "/graphql" or request.method != "POST":
+    if request.path != "/graphql":
         return 1
-    body = request.get_json(silent=True)
-    if isinstance(body, dict) and isinstance(body.get("query"), str):
-        return document_cost(body["query"])
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            return document_cost(body.get("query"), body.get("variables"), body.get("operationName"))
+        return 1
+    if request.method == "GET" and "query" in request.args:
+        try:
+            variables = strict_loads(request.args["variables"]) if request.args.get("variables") else None
+        except ValueError:
+            variables = None  # the view refuses it
+        return document_cost(request.args["query"], variables, request.args.get("operationName"))
     return 1
 
 
@@ -103,14 +110,17 @@ def init_app(app) -> None:
     storage_uri = config["REDIS_URL"] or "memory://"
     app.after_request(_standard_headers)  # after_request runs last-registered first: after the limiter's
     limiter = app.extensions["delta_limiter"] = DeltaLimiter(
-        key_func=caller_key, app=app, default_limits=[config["RATELIMIT_DEFAULT"]],
-        default_limits_cost=_request_cost, storage_uri=storage_uri, strategy="fixed-window",
+        key_func=caller_key, app=app, application_limits=[config["RATELIMIT_DEFAULT"]],
+        application_limits_cost=_request_cost, storage_uri=storage_uri, strategy="fixed-window",
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if config["REDIS_URL"] else {},
         headers_enabled=config["RATELIMIT_HEADERS"], in_memory_fallback_enabled=True, swallow_errors=True,
         key_prefix="delta:limit", enabled=config["RATELIMIT_ENABLED"],
         on_breach=lambda limit: REJECTIONS.labels("default").inc(),
-        default_limits_exempt_when=_exempt_anonymous_loopback if config["RATELIMIT_EXEMPT_LOOPBACK"] else None,
+        application_limits_exempt_when=_exempt_anonymous_loopback if config["RATELIMIT_EXEMPT_LOOPBACK"] else None,
     )
+    # flask-limiter also reads RATELIMIT_DEFAULT from the app config as a per-endpoint default
+    # limit: drop it, or every request would be counted twice, once per endpoint.
+    limiter.limit_manager.set_default_limits([])
     for endpoint in ("health", "ready", "metrics", "vendor", "static_files"):
         if endpoint in app.view_functions:
             limiter.exempt(app.view_functions[endpoint])
@@ -139,9 +149,9 @@ class DeltaLimiter(Limiter):
     flask-limiter's per-request check is generic: it works out which limits apply and whether
     decorated, meta, conditional or per-method limits are in play, and keeps an ordered-set context
     for them; that bookkeeping cost ~0.4 M instructions per request, several times the Redis round
-    trip that does the counting (`make bench-instructions`). Delta's routes carry only the default
-    limit, so while the storage is healthy and headers are off, a request whose limits are all
-    plain is counted straight through flask-limiter's own strategy, keys and scopes. Everything
+    trip that does the counting (`make bench-instructions`). Delta's routes carry only the
+    application limit, so while the storage is healthy and headers are off, a request whose limits
+    are all plain is counted straight through flask-limiter's own strategy, keys and scopes. Everything
     else takes flask-limiter's path: a decorated route, `RATELIMIT_HEADERS`, a storage error (it
     then falls back to memory) and every refusal — so a refused request is counted twice, which
     changes nothing for a client already over its limit.

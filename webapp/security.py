@@ -21,14 +21,24 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
 DOC_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
+# What a browser client reads from our answers: CORS hides every other response header from scripts.
+EXPOSED_HEADERS = ["ETag", "Location", "X-Pagination", "X-Next-Cursor", "Link", "Retry-After", "X-Request-ID",
+                   "Idempotent-Replayed", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+                   "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
+
+
 def init_app(app) -> None:
     origins = app.config.get("CORS_ORIGINS") or []
     if origins:
-        CORS(app, origins=origins, supports_credentials=False, max_age=600,
-             expose_headers=["X-Pagination", "ETag", "Location", "X-Request-ID", "Retry-After"])
+        # Vary: Origin is ours (`_headers`), on every answer: flask-cors adds it only when several
+        # origins are configured, yet with one a cache could still serve an answer without the
+        # Allow-Origin header to the allowed origin, or the other way round.
+        CORS(app, origins=origins, supports_credentials=False, max_age=600, expose_headers=EXPOSED_HEADERS,
+             vary_header=False)
     app.before_request(_guard_docs)
     app.after_request(_headers)
     app.extensions["delta_security_headers"] = _header_sets(app.config)
+    app.extensions["delta_cors"] = bool(origins)
     app.session_interface = NoCookieSessions()
 
 
@@ -76,6 +86,7 @@ STATIC_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DE
                   ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
 HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 PRIVATE = (("Cache-Control", "no-store"), ("Vary", "Authorization"))  # answers to a signed-in caller
+TOKEN_PATHS = ("/api/v1/auth/", "/graphql")  # anonymous POSTs whose answers may hold live tokens
 
 
 def _header_sets(config) -> dict[bool, tuple]:
@@ -89,6 +100,11 @@ def _headers(response):
     headers = response.headers
     if "Content-Security-Policy" not in headers:  # nothing else sets these: one check for all
         headers.extend(current_app.extensions["delta_security_headers"][response.mimetype == "text/html"])
-    if "Authorization" in request.headers and "Cache-Control" not in headers:
-        headers.extend(PRIVATE)
+    if "Authorization" in request.headers:
+        if "Cache-Control" not in headers:
+            headers.extend(PRIVATE)
+    elif request.method == "POST" and request.path.startswith(TOKEN_PATHS) and "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"  # login, refresh (REST and GraphQL): never kept by a cache
+    if current_app.extensions["delta_cors"]:
+        response.vary.add("Origin")
     return response

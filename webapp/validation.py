@@ -1,6 +1,7 @@
 """Input rules shared by both doors: services call these, schemas document the same limits."""
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 from marshmallow import ValidationError, validate
@@ -48,8 +49,14 @@ def name(value) -> str:
 
 
 def email(value) -> str:
-    """Normalise an address: trimmed and lower-cased, so lookups are case-insensitive."""
-    value = text(value, max_len=EMAIL_MAX).strip().lower()
+    """Normalise an address: NFKC, trimmed and lower-cased, so one mailbox is one account.
+
+    NFKC folds compatibility forms (a fullwidth `ａlice@` is `alice@`), so a look-alike spelling
+    neither signs up a second account nor misses the first at login, reset or import.
+    """
+    value = unicodedata.normalize("NFKC", text(value, max_len=EMAIL_MAX)).strip().lower()
+    if len(value) > EMAIL_MAX:  # NFKC can lengthen a string
+        raise Invalid(f"Longer than maximum length {EMAIL_MAX}.")
     try:
         _email(value)
     except ValidationError:

@@ -5,13 +5,15 @@ header) to ask a decode-key callback for the secret, then decodes it again, veri
 signs with one static secret, so the first two passes are pure cost on every request
 (PyJWT 2.15 checks every base64 character in Python: ~0.15 ms a pass, measured). The rate
 limiter keys on the token's subject before the view verifies it: the verified claims are kept
-on the request (`g`), so the view's check reuses them.
+on the request (`g`), so the view's check reuses them. Every token must carry `exp` (PyJWT
+accepts one without it, valid for ever).
 """
 from __future__ import annotations
 
 from flask import g, has_request_context
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config
+from flask_jwt_extended.exceptions import JWTDecodeError
 from flask_jwt_extended.tokens import _decode_jwt
 from jwt import ExpiredSignatureError, get_unverified_header
 
@@ -41,8 +43,13 @@ class SingleKeyJWTManager(JWTManager):
             "verify_sub": config.verify_sub,
         }
         try:
-            return _decode_jwt(**kwargs, allow_expired=allow_expired)
+            claims = _decode_jwt(**kwargs, allow_expired=allow_expired)
         except ExpiredSignatureError as exc:  # what the stock manager attaches for the expired loader
             exc.jwt_header = get_unverified_header(encoded_token)  # type: ignore[attr-defined]
             exc.jwt_data = _decode_jwt(**kwargs, allow_expired=True)  # type: ignore[attr-defined]
             raise
+        if not isinstance(claims.get("exp"), (int, float)):
+            # PyJWT checks `exp` only when present: a token without one (signed with a leaked or
+            # test secret, or minted by a buggy tool) would never expire. Delta issues none.
+            raise JWTDecodeError("Missing claim: exp")
+        return claims

@@ -111,8 +111,15 @@ def logout(session: Session, user: User, sid: str) -> None:
 
 
 def change_password(session: Session, user: User, sid: str, current: str, new: str) -> None:
-    """Set a new password and sign out every other session of the user."""
+    """Set a new password and sign out every other session of the user.
+
+    A wrong current password counts as a failed login of the account, and a locked account cannot
+    change it either: a stolen access token must not become a way to guess the password.
+    """
+    limits = ratelimit.guard()
+    limits.check("RATELIMIT_LOGIN_FAILURES", user.email)  # the key login counts under
     if not passwords.verify(user.password_hash, current or ""):
+        limits.hit("RATELIMIT_LOGIN_FAILURES", user.email)
         # 403, not 422: the request is well-formed but the caller has not proven it is them.
         raise Forbidden("The current password is wrong.", errors={"current_password": ["Wrong password."]})
     validation.collect({"new_password": lambda: validation.password(new)})

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select, update
+
 from webapp.extensions import db
 from webapp.media import images
 from webapp.media.storage import get_storage
@@ -37,16 +39,44 @@ def avatar_urls(profile: Profile | None) -> tuple[str | None, list[dict]]:
 def make_thumbnails(user_id: int, key: str) -> None:
     """Task: make the 64 and 256 px thumbnails of avatar `key`. Idempotent; a no-op once superseded.
 
+    The avatar may be replaced at any moment, and `set_avatar` then deletes the files of the old
+    one, perhaps before this task has written them. So the thumbnails are recorded only while `key`
+    is still the profile's avatar (one conditional UPDATE), and the files of a superseded key are
+    deleted here instead: a late or overtaken task leaves nothing behind and raises nothing.
     A corrupt original raises `images.ImageError` before anything is written or recorded.
     """
     session = db.session
-    profile = session.get(Profile, user_id)
-    if profile is None or profile.avatar_key != key:
-        return  # the user or this avatar is gone: nothing to do
+    if not _is_current(session, user_id, key):
+        _discard(key)
+        return
     storage = get_storage()
-    original = storage.read(key)
+    try:
+        original = storage.read(key)
+    except FileNotFoundError:
+        if _is_current(session, user_id, key):
+            raise  # the current avatar's file is missing: a real fault, not a replacement
+        _discard(key)
+        return
     made = {size: images.thumbnail(original, size) for size in images.THUMBNAIL_SIZES}
     for size, data in made.items():
         storage.save(thumbnail_key(key, size), data)
-    profile.avatar_thumbnails = ",".join(str(size) for size in made)
+    recorded = session.execute(
+        update(Profile).where(Profile.user_id == user_id, Profile.avatar_key == key)
+        .values(avatar_thumbnails=",".join(str(size) for size in made))
+    ).rowcount
     session.commit()
+    if not recorded:  # replaced while the thumbnails were being made
+        _discard(key)
+
+
+def _is_current(session, user_id: int, key: str) -> bool:
+    current = session.scalar(select(Profile.avatar_key).where(Profile.user_id == user_id))
+    session.rollback()  # end the read's transaction: the task may now run for a while
+    return current == key
+
+
+def _discard(key: str) -> None:
+    """Delete a superseded avatar's original and thumbnails (keys are random, never reused)."""
+    storage = get_storage()
+    for old in (key, *(thumbnail_key(key, size) for size in images.THUMBNAIL_SIZES)):
+        storage.delete(old)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 
 from flask import current_app
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from webapp import validation
@@ -55,8 +56,15 @@ def set_avatar(session: Session, actor: User, user: User, data: bytes) -> Profil
     key = f"avatars/{user.id}/{secrets.token_hex(16)}.{extension}"
     storage.save(key, encoded)
     profile = profile_of(session, user)
+    # Lock the row before reading the old key, until the commit: two uploads at once would
+    # otherwise both read the same old key, and the second would leave the first one's files
+    # behind. A no-op UPDATE locks on both databases (SQLite ignores FOR UPDATE).
+    session.execute(update(Profile).where(Profile.user_id == user.id).values(avatar_key=Profile.avatar_key)
+                    .execution_options(synchronize_session=False))
+    session.refresh(profile)
     old_keys = all_keys(profile)
     profile.avatar_key, profile.avatar_thumbnails = key, ""
+    enqueue("delta.jobs.make_thumbnails", user.id, key)  # heavy queue, handed over after the commit
     try:
         session.commit()
     except Exception:
@@ -65,6 +73,5 @@ def set_avatar(session: Session, actor: User, user: User, data: bytes) -> Profil
         raise
     for old in old_keys:
         storage.delete(old)
-    enqueue("delta.jobs.make_thumbnails", user.id, key)  # heavy queue; a dead broker is logged
     session.refresh(profile)  # eagerly run (embedded default), the thumbnails are already there
     return profile

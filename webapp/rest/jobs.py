@@ -86,4 +86,8 @@ class JobResult(MethodView):
         """Download the result of a succeeded job"""
         me = viewer()
         path, name, content_type = services.result_file(me, services.get_job(db.session, me, job_id))
-        return send_file(path, mimetype=content_type, as_attachment=True, download_name=name)
+        response = send_file(path, mimetype=content_type, as_attachment=True, download_name=name)
+        # Personal data (an account export) or every user's: send_file's "no-cache" would still let
+        # a browser or proxy keep a copy on disk.
+        response.headers["Cache-Control"] = "no-store"
+        return response
