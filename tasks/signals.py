@@ -1,7 +1,8 @@
 """Per-task observability: one JSON log line per task, durations in Prometheus, request ids carried over.
 
-`webapp.dispatch.enqueue` puts the enqueuing request's id in the message headers; here it is
-restored for the task's own log lines, so one id follows a sign-up from the request to its email.
+`webapp.dispatch.enqueue` records the enqueuing request's id on the outbox row and the relay
+(webapp/outbox/relay.py) puts it in the message headers; here it is restored for the task's own
+log lines, so one id follows a sign-up from the request to its email.
 Durations go to a histogram; with PROMETHEUS_MULTIPROC_DIR shared with the web processes of the
 same host, the web's /metrics shows them too.
 """
