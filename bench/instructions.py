@@ -43,12 +43,9 @@ def _delta_app(variant: str):
         os.environ["RATELIMIT_ENABLED"] = "false"
     app = create_app()
     if variant == "limiter-in-memory":
-        from limits.storage import MemoryStorage
-        from limits.strategies import FixedWindowRateLimiter
+        from webapp.compat.flask_limiter import count_in_memory
 
-        limiter = app.extensions["delta_limiter"]
-        limiter._storage = MemoryStorage()
-        limiter._limiter = FixedWindowRateLimiter(limiter._storage)
+        count_in_memory(app.extensions["delta_limiter"])
     elif variant == "no-observability":
         app.before_request_funcs[None].remove(observability._start)
         app.after_request_funcs[None].remove(observability._finish)

@@ -159,7 +159,7 @@ def outbox(app):
 @pytest.fixture
 def broker_down(app):
     """The app's Celery pointed at a closed port, as when Redis is down; `back_up()` restores it."""
-    from tasks import celery_init_app
+    from webapp.celery_app import celery_init_app
 
     healthy = app.extensions["celery"]
     celery_init_app(app, broker_url="redis://127.0.0.1:1/0", task_always_eager=False)

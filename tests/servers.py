@@ -296,7 +296,7 @@ def redis_broker(app, monkeypatch):
         client.ping()
     except redis.RedisError as exc:
         pytest.fail(f"TEST_REDIS_URL={redis_url} is set but Redis is unreachable: {exc}")
-    from tasks import celery_init_app
+    from webapp.celery_app import celery_init_app
 
     prefix = f"test-{uuid.uuid4().hex[:8]}-"
     healthy = app.extensions["celery"]

@@ -58,7 +58,8 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
 
     from webapp.auth import tokens  # noqa: F401  (registers the JWT loaders)
     from webapp.auth.passwords import passwords
-    from webapp.extensions import api, cache, db, jwt
+    from webapp.extensions import cache, db, jwt
+    from webapp.rest.api import api
 
     db.init_app(app)
     passwords.init_app(app)
@@ -69,13 +70,13 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
     caching.init_app(app)
     api.init_app(app, spec_kwargs=_spec_kwargs())
 
-    from tasks import celery_init_app
+    from webapp.celery_app import celery_init_app
 
     celery_init_app(app)
 
     from webapp.rest import register_blueprints
     from webapp.graphql import register_graphql
-    from webapp import cli, idempotency, ratelimit, site
+    from webapp import cli, idempotency, proxy, ratelimit, site
     from webapp.media import storage
 
     register_blueprints(api)
@@ -85,6 +86,7 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
     idempotency.init_app(app)
     observability.init_app(app)
     security.init_app(app)
+    proxy.init_app(app)
     ratelimit.init_app(app)
     from webapp.rest.api import install_input_guards
 
@@ -120,7 +122,6 @@ def _library_settings(config) -> dict:
             "info": {"description": "Users, profiles, posts and jobs. Errors: "
                                     "`{code, status, message, errors?}`."},
         },
-        "PAGINATION_PAGE_SIZE": 20,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=config["REFRESH_TOKEN_DAYS"]),
         "JWT_ALGORITHM": "HS256",
@@ -135,7 +136,10 @@ def _library_settings(config) -> dict:
 
 
 def _spec_kwargs() -> dict:
+    from webapp.idempotency import OpenAPIPlugin
+
     return {
+        "extra_plugins": [OpenAPIPlugin()],  # the Idempotency-Key header on every POST
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",

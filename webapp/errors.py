@@ -1,5 +1,12 @@
-"""Domain errors. Services raise them; each door (REST, GraphQL) maps them once."""
+"""Domain errors, and the error envelope every HTTP answer of a failure uses.
+
+Services raise the errors; each door (REST, GraphQL) maps them once. The envelope
+`{code, status, message, errors?}` is here, not in the REST door, so the layers below the doors
+that answer on their own (idempotency's replays and refusals) build the same body.
+"""
 from __future__ import annotations
+
+from werkzeug.http import HTTP_STATUS_CODES
 
 
 # Database errors caused by what the client sent (a NUL byte, an out-of-range number): 422 / BAD_USER_INPUT.
@@ -7,6 +14,14 @@ DB_INPUT_ERRORS = frozenset({"DataError", "NumericValueOutOfRange", "StringDataR
                              "InvalidTextRepresentation", "OverflowError", "CharacterNotInRepertoire"})
 UNSTORABLE_INPUT = "The input contains a value that cannot be stored."
 CONCURRENT_CHANGE = "The resource was changed or deleted by another request meanwhile; reload and retry."
+
+
+def envelope(code: int, message: str, errors: dict | None = None) -> dict:
+    """The error body: `{code, status, message, errors?}` (PRODUCT.md)."""
+    body = {"code": code, "status": HTTP_STATUS_CODES.get(code, "Error"), "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
 
 
 class DomainError(Exception):

@@ -1,12 +1,14 @@
-"""Extensions, created once and unbound; `create_app` attaches them. Imports only leaf modules."""
+"""Extensions, created once and unbound; `create_app` attaches them. Imports only leaf modules.
+
+The REST door's Api is built in the door (webapp/rest/api.py): it is the door itself, and
+nothing below the doors uses it.
+"""
 from flask_caching import Cache
 
-from webapp.auth.jwt_manager import SingleKeyJWTManager
+from webapp.compat.flask_jwt_extended import SingleKeyJWTManager
 from webapp.db import Database
-from webapp.rest.api import RestApi
 
 db = Database()
-api = RestApi()
 jwt = SingleKeyJWTManager()
 cache = Cache()
 # The rate limiter is built per app in webapp/ratelimit.py: flask-limiter keeps its storage

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from webapp import ratelimit, validation
+from webapp import validation
 from webapp.accounts.emails import render
 from webapp.accounts.models import RESET_PASSWORD, SET_PASSWORD, VERIFY_EMAIL, AccountToken
 from webapp.auth.passwords import passwords
@@ -25,6 +25,7 @@ from webapp.auth.services import revoke_sessions
 from webapp.db import utcnow
 from webapp.dispatch import enqueue, enqueue_alone
 from webapp.errors import BadToken, Invalid, RateLimited
+from webapp.guard import guard
 from webapp.users.models import User
 
 log = logging.getLogger("webapp.accounts")
@@ -125,7 +126,7 @@ def verify_email(session: Session, token: str) -> User:
 def request_password_reset(email: str, *, ip: str | None = None) -> None:
     """Queue the lookup itself, so the answer takes the same time whether the account exists."""
     if ip is not None:
-        ratelimit.guard().hit("RATELIMIT_PASSWORD_RESET_IP", ip)
+        guard().hit("RATELIMIT_PASSWORD_RESET_IP", ip)
     try:
         email = validation.email(email)
     except Invalid as exc:

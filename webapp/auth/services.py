@@ -8,12 +8,13 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from webapp import ratelimit, validation
+from webapp import validation
 from webapp.auth.models import AuthSession
 from webapp.auth.passwords import passwords
 from webapp.auth.tokens import decode_refresh, issue_pair, new_jti
 from webapp.db import utcnow
 from webapp.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from webapp.guard import guard
 from webapp.users.models import User
 
 LOGIN_FAILED = "Invalid email or password."
@@ -37,7 +38,7 @@ def _start_session(session: Session, user: User, user_agent: str, ip: str) -> Au
 
 def login(session: Session, email: str, password: str, *, user_agent: str = "", ip: str = "") -> dict:
     """Same answer and about the same time for an unknown email and a wrong password."""
-    limits = ratelimit.guard()
+    limits = guard()
     limits.hit("RATELIMIT_LOGIN_IP", ip or "unknown")
     try:
         email = validation.email(email)
@@ -116,7 +117,7 @@ def change_password(session: Session, user: User, sid: str, current: str, new: s
     A wrong current password counts as a failed login of the account, and a locked account cannot
     change it either: a stolen access token must not become a way to guess the password.
     """
-    limits = ratelimit.guard()
+    limits = guard()
     limits.check("RATELIMIT_LOGIN_FAILURES", user.email)  # the key login counts under
     if not passwords.verify(user.password_hash, current or ""):
         limits.hit("RATELIMIT_LOGIN_FAILURES", user.email)

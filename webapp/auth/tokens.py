@@ -12,11 +12,11 @@ from datetime import timedelta
 from flask import current_app, g, jsonify
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import make_transient_to_detached
 
 from webapp.auth.models import AuthSession
+from webapp.compat import sqlalchemy as orm_compat
 from webapp.db import MAX_ID, utcnow
-from webapp.errors import Unauthenticated
+from webapp.errors import Unauthenticated, envelope
 from webapp.extensions import db, jwt
 from webapp.users.models import Profile, User
 
@@ -91,28 +91,12 @@ def load_principal(claims: dict) -> User | None:
         return None
     if row["session_revoked_at"] is not None or row["session_expires_at"] <= utcnow() or not row["is_active"]:
         return None
-    user, profile = _new(User), None
+    # Built as the ORM's loader builds rows, without constructor or change events (webapp/compat/sqlalchemy.py).
+    user, profile = orm_compat.new_instance(User), None
     if row["profile_user_id"] is not None:
-        profile = _known_row(_new(Profile), {column.name: row[f"profile_{column.name}"] for column in _profiles.c},
-                             user=user)
-    return _known_row(user, {column.name: row[column.name] for column in _users.c}, profile=profile)
-
-
-def _new(model):
-    return model.__mapper__.class_manager.new_instance()  # no constructor, as the ORM's loader
-
-
-def _known_row(instance, values: dict, **related):
-    """`instance` as a detached copy of a known row, built the way the ORM's own loader builds one.
-
-    The values go straight into its state as loaded, unchanged attributes: no constructor and
-    no change events (through the constructor, user and profile cost about 3 % of a
-    `/users/me`; `make bench-instructions`). Attached to a session it is the row it names,
-    never an INSERT; attributes not given (other relationships) load lazily there.
-    """
-    instance.__dict__.update(values, **related)
-    make_transient_to_detached(instance)
-    return instance
+        profile = orm_compat.known_row(orm_compat.new_instance(Profile),
+                                       {column.name: row[f"profile_{column.name}"] for column in _profiles.c}, user=user)
+    return orm_compat.known_row(user, {column.name: row[column.name] for column in _users.c}, profile=profile)
 
 
 _PRINCIPAL_NAMES = [column.key for column in PRINCIPAL.selected_columns]
@@ -153,8 +137,7 @@ def _principal_row_psycopg(engine, user_id: int, sid: str) -> dict | None:
 
 
 def _unauthorized(message: str):
-    body = {"code": 401, "status": "Unauthorized", "message": message}
-    response = jsonify(body)
+    response = jsonify(envelope(401, message))
     response.status_code = 401
     response.headers["WWW-Authenticate"] = "Bearer"
     return response

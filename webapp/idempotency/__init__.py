@@ -28,6 +28,8 @@ and the write was done again once the claim went stale.)
 The caller is `user:<id>` from the access token or `anonymous`: anonymous keys share one
 namespace, which is safe because a replay needs the same body (a sign-up's password included).
 Keys expire after IDEMPOTENCY_TTL_HOURS (24); `purge_expired` deletes old rows (scheduled).
+The OpenAPI documents the header on every POST through an apispec plugin (`OpenAPIPlugin`), which
+the factory hands the REST door's Api: this module never imports a door.
 """
 from __future__ import annotations
 
@@ -37,16 +39,16 @@ import logging
 import re
 from datetime import timedelta
 
+from apispec import BasePlugin
 from flask import Response, after_this_request, current_app, g, request
 from flask_jwt_extended import decode_token
 from sqlalchemy import delete, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp.db import utcnow
-from webapp.errors import Unavailable
+from webapp.errors import Unavailable, envelope
 from webapp.extensions import db
 from webapp.idempotency.models import IdempotencyKey
-from webapp.rest.api import envelope
 
 log = logging.getLogger("webapp.idempotency")
 
@@ -63,7 +65,6 @@ LOCK_TIMEOUT = "55P03"  # PostgreSQL's lock_not_available
 def init_app(app) -> None:
     app.before_request(_begin)
     app.teardown_request(_reset)
-    _document()
 
 
 def purge_expired(session) -> int:
@@ -242,18 +243,23 @@ def _reset(_exc=None) -> None:
             db.session.info.pop(name, None)
 
 
-def _document() -> None:
-    """Document the header on every POST of the OpenAPI (registered blueprints, /auth/* aside)."""
-    from webapp.extensions import api
+class OpenAPIPlugin(BasePlugin):
+    """Documents the header on every POST of the OpenAPI (/auth/* aside), as each path is added.
 
-    api.spec.components.parameter("IdempotencyKey", "header", {
-        "name": HEADER, "in": "header", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX,
-                                                              "pattern": "^[!-~]+$"},
-        "description": "Optional. Repeat a POST with the same key and body to get the first response again "
-                       "(kept 24 h, `Idempotent-Replayed: true`); the same key with a different body is 422. "
-                       "The key is recorded with the write, in one transaction: a refusal made before any write "
-                       "(401, 403, 404, 422, 429) or a 5xx leaves it free for a retry.",
-    })
-    for path, operations in api.spec._paths.items():
-        if "post" in operations and not path.startswith(IGNORED_PREFIX):
-            operations["post"].setdefault("parameters", []).append({"$ref": "#/components/parameters/IdempotencyKey"})
+    An apispec plugin (`spec_kwargs={"extra_plugins": [...]}`) sees each operation through the
+    public `operation_helper`, instead of editing the finished spec's private path table.
+    """
+
+    def init_spec(self, spec) -> None:
+        spec.components.parameter("IdempotencyKey", "header", {
+            "name": HEADER, "in": "header", "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX, "pattern": "^[!-~]+$"},
+            "description": "Optional. Repeat a POST with the same key and body to get the first response again "
+                           "(kept 24 h, `Idempotent-Replayed: true`); the same key with a different body is 422. "
+                           "The key is recorded with the write, in one transaction: a refusal made before any write "
+                           "(401, 403, 404, 422, 429) or a 5xx leaves it free for a retry.",
+        })
+
+    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+        if operations and "post" in operations and not (path or "").startswith(IGNORED_PREFIX):
+            operations["post"].setdefault("parameters", []).append("IdempotencyKey")  # a $ref to the above

@@ -1,0 +1,272 @@
+"""The library seams in webapp/compat/: each test fails when the library stops calling an override,
+or changes a name or a signature the override relies on (a pinned library's upgrade shows here first).
+
+Two checks per seam: the library's side still has the shape the override was written against
+(`inspect.signature`, the attributes it reads), and a real request goes through the override
+(a counter patched onto it sees the request) with the answer a client expects.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import warnings
+
+import flask_jwt_extended
+import flask_smorest
+import pytest
+from flask_jwt_extended import JWTManager
+from flask_jwt_extended import tokens as jwt_tokens
+from flask_jwt_extended.config import config as jwt_config
+from flask_limiter import Limiter
+from flask_limiter._manager import LimitManager
+from flask_smorest import etag as smorest_etag
+from flask_smorest import pagination as smorest_pagination
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Mapper
+from webargs.flaskparser import FlaskParser
+
+from conf.settings import TestingConfig as Settings
+from webapp import create_app
+from webapp.cli import upgrade
+from webapp.compat import flask_limiter as limiter_compat
+from webapp.compat import flask_smorest as smorest_compat
+from webapp.compat import sqlalchemy as orm_compat
+from webapp.compat.flask_jwt_extended import SingleKeyJWTManager
+from webapp.extensions import db
+from webapp.users.models import User
+
+
+def params(func) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def counting(monkeypatch, owner, name, calls: list):
+    """Replace `owner.name` by a wrapper that records each call, then runs the original."""
+    original = inspect.getattr_static(owner, name)
+    function = original.__func__ if isinstance(original, staticmethod) else original
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, staticmethod(spy) if isinstance(original, staticmethod) else spy)
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- flask-limiter -------------------------------------------------------------------------------
+
+@pytest.fixture
+def limited_app(tmp_path):
+    """An app of its own with a small application limit, counting in memory."""
+    def build(**settings):
+        config = Settings().override(INSTANCE_PATH=tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}",
+                                          REDIS_URL="", RATELIMIT_ENABLED=True, **settings)
+        app = create_app(config)
+        with app.app_context():
+            upgrade()
+        return app
+    return build
+
+
+def test_flask_limiter_still_has_what_the_short_path_reads(limited_app):
+    assert params(Limiter._check_request_limit) == ["self", "callable_name", "in_middleware"]
+    assert params(LimitManager.resolve_limits) == ["self", "app", "endpoint", "blueprint", "callable_name",
+                                                   "in_middleware", "marked_for_limiting"]
+    assert params(LimitManager.exemption_scope) == ["self", "app", "endpoint", "blueprint"]
+    assert params(LimitManager.has_hints) == ["self", "endpoint"]
+    assert params(LimitManager.set_default_limits) == ["self", "limits"]
+    limiter = limited_app().extensions["delta_limiter"]
+    for name in ("_storage_dead", "_headers_enabled", "_meta_limits", "_request_filters", "_marked_for_limiting",
+                 "_key_prefix", "limit_manager", "_storage", "_limiter", "limiter", "enabled", "initialized"):
+        assert hasattr(limiter, name), name
+    assert limiter.limit_manager.default_limits == []  # drop_default_limits applied
+    limits = limiter.limit_manager.application_limits
+    assert limits and all(name in dir(lim) for lim in limits for name in (  # dir: properties need a request
+        "is_exempt", "method_exempt", "key_func", "scope_for", "limit", "deduction_amount", "deduct_when",
+        "meta_limits"))
+    assert params(type(limits[0]).scope_for) == ["self", "endpoint", "method"]
+
+
+def test_a_plain_request_is_counted_by_the_short_path(limited_app, monkeypatch):
+    ours, theirs = [], []
+    counting(monkeypatch, limiter_compat.DeltaLimiter, "_check_request_limit", ours)  # before init_app binds it
+    counting(monkeypatch, Limiter, "_check_request_limit", theirs)
+    client = limited_app(RATELIMIT_DEFAULT="3/minute").test_client()
+    assert [client.get("/api/v1/users/me").status_code for _ in range(3)] == [401] * 3
+    assert len(ours) == 3 and theirs == []  # counted the short way, flask-limiter's check untouched
+    refused = client.get("/api/v1/users/me")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1  # so the short way counted
+    assert len(theirs) == 1  # a refusal is answered by flask-limiter
+
+
+def test_limits_are_resolved_once_per_endpoint(limited_app):
+    app = limited_app()
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/api/v1/users/me")
+    manager = app.extensions["delta_limiter"].limit_manager
+    assert manager.resolve_limits.cache_info().hits >= 2
+
+
+def test_counting_in_memory_still_counts(limited_app):
+    app = limited_app(RATELIMIT_DEFAULT="1/minute")
+    limiter_compat.count_in_memory(app.extensions["delta_limiter"])
+    client = app.test_client()
+    assert client.get("/api/v1/users/me").status_code == 401
+    assert client.get("/api/v1/users/me").status_code == 429
+
+
+# --- flask-smorest --------------------------------------------------------------------------------
+
+def test_flask_smorest_still_has_what_the_etag_overrides_replace():
+    mixin = smorest_etag.EtagMixin
+    assert params(mixin._set_etag_in_response) == ["self", "response"]
+    assert params(mixin._check_not_modified) == ["self", "etag"]
+    assert params(mixin._check_precondition) == ["self"]
+    assert params(mixin.check_etag) == ["self", "etag_data", "etag_schema"]
+    assert params(mixin._prepare_etag_doc) == ["self", "doc", "doc_info", "api", "spec", "method", "kwargs"]
+    assert params(smorest_etag._get_etag_ctx) == []
+    assert "METHODS_ALLOWING_SET_ETAG" in dir(mixin) and "_set_etag_in_response(resp)" in inspect.getsource(mixin.etag)
+    assert "_check_precondition()" in inspect.getsource(mixin.etag)
+    assert '"etag_checked"' in inspect.getsource(mixin._verify_check_etag)
+
+
+def test_the_etag_is_the_hash_of_the_body_sent(client, make_user, token, monkeypatch):
+    calls = []
+    counting(monkeypatch, smorest_compat.EtagBlueprint, "_set_etag_in_response", calls)
+    headers = bearer(token(make_user()))
+    response = client.get("/api/v1/users/me", headers=headers)
+    assert response.status_code == 200 and len(calls) == 1
+    assert response.headers["ETag"] == f'"{hashlib.sha1(response.data).hexdigest()}"'
+    again = client.get("/api/v1/users/me", headers={**headers, "If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304  # _check_not_modified still answers
+
+
+def test_if_match_is_optional_and_checked_when_sent(client, make_user, token, monkeypatch):
+    calls = []
+    counting(monkeypatch, smorest_compat.EtagBlueprint, "_check_precondition", calls)
+    user = make_user()
+    headers = bearer(token(user))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        answer = client.patch(f"/api/v1/users/{user.id}", json={"name": "No If-Match"}, headers=headers)
+    assert answer.status_code == 200 and calls  # no 428 without If-Match
+    assert not [w for w in caught if "ETag not checked" in str(w.message)]  # check_etag marked the context
+    stale = client.patch(f"/api/v1/users/{user.id}", json={"name": "Stale"}, headers={**headers, "If-Match": '"0"'})
+    assert stale.status_code == 412 and stale.get_json()["code"] == 412
+    fresh = client.get(f"/api/v1/users/{user.id}", headers=headers).headers["ETag"]
+    assert client.patch(f"/api/v1/users/{user.id}", json={"name": "Fresh"},
+                        headers={**headers, "If-Match": fresh}).status_code == 200
+
+
+def test_the_openapi_documents_if_match_as_optional_and_x_pagination_as_json(client):
+    spec = client.get("/openapi.json").get_json()
+    patch = spec["paths"]["/api/v1/users/{user_id}"]["patch"]
+    assert "428" not in patch["responses"]
+    if_match = [p for p in patch["parameters"] if isinstance(p, dict) and p.get("name") == "If-Match"]
+    assert if_match and if_match[0]["required"] is False
+    assert spec["components"]["headers"]["PAGINATION"]["schema"] == {"type": "string"}
+
+
+def test_the_pagination_header_is_registered_through_the_override(monkeypatch, tmp_path):
+    calls = []
+    counting(monkeypatch, smorest_compat.Api, "_register_pagination_header", calls)
+    assert params(flask_smorest.Api._register_pagination_header) == ["self"]
+    create_app(Settings().override(INSTANCE_PATH=tmp_path))
+    assert len(calls) == 1
+
+
+def test_page_numbers_are_bounded(client, make_user, token):
+    assert params(smorest_compat._smorest_page_schema) == ["def_page", "def_page_size", "def_max_page_size"]
+    assert "_pagination_parameters_schema_factory(" in inspect.getsource(smorest_pagination.PaginationMixin.paginate)
+    assert smorest_pagination._pagination_parameters_schema_factory.__qualname__.startswith("bound_page_numbers")
+    from webapp.pagination import MAX_PAGE
+
+    headers = bearer(token(make_user()))
+    assert client.get(f"/api/v1/users?page={MAX_PAGE}", headers=headers).status_code == 200
+    refused = client.get(f"/api/v1/users?page={MAX_PAGE + 1}", headers=headers)
+    assert refused.status_code == 422 and "page" in refused.get_json()["errors"]
+
+
+def test_the_arguments_parser_builds_each_schema_once(client, make_user, token, monkeypatch):
+    """Public seams: flask-smorest's ARGUMENTS_PARSER / PAGINATION_ARGUMENTS_PARSER and webargs' `parse`."""
+    from webapp.rest.common import Blueprint
+
+    assert params(FlaskParser.parse)[:3] == ["self", "argmap", "req"]
+    assert "self.parse(" in inspect.getsource(FlaskParser.use_args)
+    assert "PAGINATION_ARGUMENTS_PARSER.parse(" in inspect.getsource(smorest_pagination.PaginationMixin.paginate)
+    parser = Blueprint.ARGUMENTS_PARSER
+    assert Blueprint.PAGINATION_ARGUMENTS_PARSER is parser
+    headers = bearer(token(make_user()))
+    assert client.get("/api/v1/users?page=1", headers=headers).status_code == 200
+    cached = [cls for cls in parser._schemas if cls.__name__ == "PaginationParametersSchema"]
+    assert cached
+    built = []
+    for cls in cached:
+        counting(monkeypatch, cls, "__init__", built)
+    assert client.get("/api/v1/users?page=2", headers=headers).status_code == 200
+    assert built == []  # the next request reused the instance
+
+
+# --- flask-jwt-extended -----------------------------------------------------------------------------
+
+def test_flask_jwt_extended_still_decodes_through_the_override():
+    assert params(JWTManager._decode_jwt_from_config) == ["self", "encoded_token", "csrf_value", "allow_expired"]
+    assert "_decode_jwt_from_config(" in inspect.getsource(flask_jwt_extended.utils.decode_token)
+    assert {"algorithms", "audience", "csrf_value", "encoded_token", "identity_claim_key", "issuer", "leeway",
+            "secret", "verify_aud", "verify_sub", "allow_expired"} <= set(params(jwt_tokens._decode_jwt))
+    for name in ("decode_algorithms", "decode_audience", "identity_claim_key", "decode_issuer", "leeway",
+                 "decode_key", "verify_sub"):
+        assert hasattr(type(jwt_config), name), name
+
+
+def test_a_signed_in_request_decodes_its_token_once(client, make_user, token, monkeypatch):
+    calls = []
+    counting(monkeypatch, SingleKeyJWTManager, "_decode_once", calls)
+    headers = bearer(token(make_user()))
+    calls.clear()
+    response = client.get("/api/v1/users/me", headers=headers)  # the limiter's key and the view both ask
+    assert response.status_code == 200 and len(calls) == 1
+
+
+def test_a_token_without_exp_is_refused(app, client, make_user):
+    import jwt as pyjwt
+
+    user = make_user()
+    with app.app_context():
+        forged = pyjwt.encode({"sub": str(user.id), "sid": "x", "type": "access", "fresh": False, "jti": "j"},
+                              app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    answer = client.get("/api/v1/users/me", headers=bearer(forged))
+    assert answer.status_code == 401 and answer.get_json()["code"] == 401
+
+
+# --- SQLAlchemy -------------------------------------------------------------------------------------
+
+def test_sqlalchemy_still_builds_instances_without_a_constructor(app, make_user):
+    assert isinstance(inspect.getattr_static(Mapper, "class_manager", None), object)
+    assert "state" in params(User.__mapper__.class_manager.new_instance)
+    record = make_user(name="Loaded")
+    with app.app_context():
+        row = {column.name: getattr(db.session.get(User, record.id), column.name) for column in User.__table__.c}
+        db.session.remove()
+        user = orm_compat.known_row(orm_compat.new_instance(User), row, profile=None)
+        state = sa_inspect(user)
+        assert state.detached and state.identity == (record.id,)
+        assert user.name == "Loaded" and not state.attrs.name.history.has_changes()
+        db.session.add(user)  # the row it names: nothing to insert or update
+        assert not db.session.new and not db.session.dirty
+        db.session.remove()
+
+
+def test_the_caller_is_built_through_the_override(client, make_user, token, monkeypatch):
+    calls = []
+    counting(monkeypatch, orm_compat, "new_instance", calls)
+    record = make_user(name="Caller")
+    headers = bearer(token(record))
+    calls.clear()
+    response = client.get("/api/v1/users/me", headers=headers)
+    assert response.status_code == 200 and response.get_json()["name"] == "Caller"
+    assert User in [args[0] for args in calls]
