@@ -124,7 +124,7 @@ def get(url: str) -> tuple[int, dict, bytes]:
 def deep_cursor_url(app_url: str, size: int) -> str | None:
     """A cursor 90 % of the way down the public list, built by the app's own encoder."""
     try:
-        from webapp.posts.services import encode_cursor
+        from webapp.pagination import encode_cursor
     except ImportError:
         return None
     status, headers, _ = get(f"{app_url}/api/v1/posts?page=1&page_size=20")

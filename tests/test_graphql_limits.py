@@ -60,7 +60,7 @@ def test_production_schema_disables_introspection_and_suggestions():
 
 
 def test_production_masks_internal_errors(monkeypatch):
-    from webapp.graphql import schema as module
+    from webapp.graphql import users as module
 
     schema = build_schema(production=True)
 

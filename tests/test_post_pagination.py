@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from webapp.posts import services
+from webapp.pagination import encode_cursor
+from webapp.posts import counting
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_bad_cursors_are_400(client, author):
     cursor = client.get("/api/v1/posts", query_string={"page_size": 1}).headers["X-Next-Cursor"]
     schema_invalid = ({"cursor": "garbage!"}, {"cursor": "x" * 2049})  # not base64url, too long: 422
     unusable = ({"cursor": "W10"}, {"cursor": "x" * 1001}, {"cursor": cursor, "sort": "title"},
-                {"cursor": cursor, "page": 2}, {"cursor": services.encode_cursor("-created_at", "x", 1)})
+                {"cursor": cursor, "page": 2}, {"cursor": encode_cursor("-created_at", "x", 1)})
     for query in (*schema_invalid, *unusable):
         response = client.get("/api/v1/posts", query_string=query)
         assert response.status_code == (422 if query in schema_invalid else 400), query
@@ -121,7 +122,7 @@ def test_deleting_a_user_recounts_the_posts_the_database_deleted(client, author,
 def test_large_totals_are_estimated_and_say_so(client, author, app, monkeypatch):
     _, headers = author
     _write(client, headers, 4)
-    monkeypatch.setattr(services, "EXACT_COUNT_UP_TO", 2)
+    monkeypatch.setattr(counting, "EXACT_COUNT_UP_TO", 2)
     _write(client, headers, 1)  # a write: the cached total is re-counted
     metadata = json.loads(client.get("/api/v1/posts").headers["X-Pagination"])
     with app.app_context():

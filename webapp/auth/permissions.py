@@ -7,6 +7,7 @@ from webapp.errors import Forbidden, Unauthenticated
 
 
 class Permission(str, Enum):
+    VIEW_USERS = "user:view"             # the directory, public views and profiles: anyone signed in
     VIEW_PRIVATE = "user:view-private"   # email, is_active, email_verified, updated_at
     EDIT_USER = "user:edit"
     DELETE_USER = "user:delete"
@@ -27,6 +28,8 @@ def _owner_id(obj) -> int | None:
 def can(actor, permission: Permission, obj=None) -> bool:
     if actor is None:
         return False
+    if permission is Permission.VIEW_USERS:
+        return True
     if actor.role == "admin":
         return True
     if permission is Permission.MANAGE_USERS:

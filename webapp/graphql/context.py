@@ -1,14 +1,15 @@
 """Per-request GraphQL context: who is asking, resolved once with the REST door's token check."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from flask import Request
-from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
+from flask_jwt_extended import get_jwt
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
+from webapp.auth.current import optional_viewer
 from webapp.errors import Unauthenticated
 
 
@@ -18,7 +19,6 @@ class Context:
     viewer: object | None = None
     session_id: str | None = None
     auth_error: str | None = None
-    extras: dict = field(default_factory=dict)
 
     @property
     def client_facts(self) -> dict:
@@ -39,15 +39,21 @@ class Context:
             raise Unauthenticated(self.auth_error or "Authentication required.")
         return self.viewer
 
+    def viewer_or_none(self):
+        """`optional_viewer` for resolvers that serve anonymous callers too: a token that was sent
+        but is bad is still UNAUTHENTICATED, raised here where REST's 401 would have been."""
+        if self.viewer is None and self.auth_error:
+            raise Unauthenticated(self.auth_error)
+        return self.viewer
+
 
 def build_context(request: Request) -> Context:
     context = Context(request=request)
     try:
-        verify_jwt_in_request(optional=True)
+        context.viewer = optional_viewer()
     except (JWTExtendedException, PyJWTError) as exc:
         context.auth_error = _describe(exc)
         return context
-    context.viewer = get_current_user() if get_jwt() else None
     if context.viewer is not None:
         context.session_id = get_jwt().get("sid")
     return context

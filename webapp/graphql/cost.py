@@ -43,7 +43,9 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-CAP = 100                # every list Delta serves is capped at 100 items
+from webapp.pagination import MAX_PAGE_SIZE
+
+CAP = MAX_PAGE_SIZE      # every list Delta serves is capped (webapp/pagination.py)
 MAX_INT_DIGITS = 19      # a literal longer than this is no Int; validation refuses it
 MAX_NUMBER_CHARS = 32    # a longer number literal is refused without echoing it
 EXPANSION_BUDGET = 5000  # selections with fragments written out: past it, refused (see too_complex)

@@ -1,4 +1,4 @@
-"""GraphQL for jobs and account emails; mixed into Query and Mutation in schema.py."""
+"""GraphQL jobs: exports, cancelling and progress; mixed into Query and Mutation in schema.py."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,7 +8,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from webapp.accounts import services as accounts
 from webapp.extensions import db
 from webapp.jobs import services as jobs
 
@@ -56,23 +55,3 @@ class JobMutation:
     def cancel_job(self, info: Info, id: int) -> Job:
         viewer = info.context.require_viewer()
         return Job.from_model(jobs.cancel_job(db.session, viewer, jobs.get_job(db.session, viewer, id)))
-
-    @strawberry.mutation(description="Verify the email address with the token from the email.")
-    def verify_email(self, info: Info, token: str) -> bool:
-        accounts.verify_email(db.session, token)
-        return True
-
-    @strawberry.mutation(description="Send a fresh verification email.")
-    def resend_verification_email(self, info: Info) -> bool:
-        accounts.resend_verification(db.session, info.context.require_viewer())
-        return True
-
-    @strawberry.mutation(description="Email a reset link if the account exists; true either way.")
-    def request_password_reset(self, info: Info, email: str) -> bool:
-        accounts.request_password_reset(email, ip=info.context.client_facts["ip"])
-        return True
-
-    @strawberry.mutation(description="Set a new password with the emailed token; every session is signed out.")
-    def reset_password(self, info: Info, token: str, new_password: str) -> bool:
-        accounts.reset_password(db.session, token, new_password)
-        return True

@@ -15,6 +15,7 @@ from webapp.media import images
 from webapp.media.storage import get_storage
 from webapp.profiles.avatars import all_keys
 from webapp.users.models import Profile, User
+from webapp.users.services import get_user
 
 BIO_MAX = 2000
 EDITABLE = ("first_name", "last_name", "bio")
@@ -26,6 +27,12 @@ def profile_of(session: Session, user: User) -> Profile:
         user.profile = Profile()
         session.flush()
     return user.profile
+
+
+def read_profile(session: Session, viewer: User | None, user_id) -> Profile | None:
+    """A user's profile, for signed-in callers only (the same rule as reading the user)."""
+    require(viewer, Permission.VIEW_USERS)
+    return get_user(session, user_id).profile
 
 
 def update_profile(session: Session, actor: User, user: User, changes: dict) -> Profile:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.accounts import services
 from webapp.extensions import db
-from webapp.rest.common import authenticated, client_facts, viewer
-from webapp.rest.job_schemas import PasswordResetConfirmSchema, PasswordResetRequestSchema, TokenBodySchema
+from webapp.rest.common import Blueprint, authenticated, client_facts, viewer
+from webapp.rest.schemas.accounts import PasswordResetConfirmSchema, PasswordResetRequestSchema, TokenBodySchema
 
 PREFIX = "/auth"
 blp = Blueprint("accounts", __name__, description="Email verification and password reset.")

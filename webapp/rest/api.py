@@ -1,9 +1,13 @@
-"""flask-smorest's Api with Delta's one error envelope for every failure.
+"""The REST door's Api (flask-smorest), with Delta's one error envelope for every failure.
 
 `{"code", "status", "message", "errors"?}` for HTTP errors, webargs validation,
 domain errors raised by services, database outages (503) and unexpected errors (500).
 Two guards run before any view: a URL that is not percent-encoded UTF-8 and an /api JSON
 body that `strict_loads` refuses are 400s here, instead of 500s somewhere later.
+
+The Api object is built here, in the door, not in webapp/extensions.py: it is the REST door
+(blueprints, OpenAPI, the HTTP error mapping), nothing below the doors uses it, and the
+envelope it answers with lives with the errors (webapp/errors.py).
 """
 from __future__ import annotations
 
@@ -11,15 +15,14 @@ import logging
 import re
 from urllib.parse import unquote_to_bytes
 
-import marshmallow as ma
 from flask import current_app, g, request
-from flask_smorest import Api, pagination
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
-from werkzeug.http import HTTP_STATUS_CODES
 
 from webapp import errors as domain
+from webapp.compat.flask_smorest import Api
+from webapp.errors import envelope
 from webapp.jsonio import JSONInputError, strict_loads
 
 log = logging.getLogger("webapp.errors")
@@ -39,13 +42,6 @@ STATUS_OF = {
 }
 
 
-def envelope(code: int, message: str, errors: dict | None = None) -> dict:
-    body = {"code": code, "status": HTTP_STATUS_CODES.get(code, "Error"), "message": message}
-    if errors:
-        body["errors"] = errors
-    return body
-
-
 def flatten(errors) -> dict:
     """webargs nests messages by location ({"json": {"email": [...]}}); clients want fields."""
     if not isinstance(errors, dict):
@@ -57,23 +53,6 @@ def flatten(errors) -> dict:
         else:
             flat[location] = messages
     return flat
-
-
-MAX_PAGE = 1_000_000
-_smorest_page_schema = pagination._pagination_parameters_schema_factory
-
-
-def _bounded_page_schema(def_page, def_page_size, def_max_page_size):
-    """flask-smorest leaves `page` unbounded; a page past 64 bits would reach the database."""
-    base = _smorest_page_schema(def_page, def_page_size, def_max_page_size)
-
-    class PaginationParametersSchema(base):
-        page = ma.fields.Integer(load_default=def_page, validate=ma.validate.Range(min=1, max=MAX_PAGE))
-
-    return PaginationParametersSchema
-
-
-pagination._pagination_parameters_schema_factory = _bounded_page_schema
 
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -129,24 +108,17 @@ def install_input_guards(app) -> None:
 
 
 class RestApi(Api):
-    def _register_pagination_header(self):
-        # The header holds a JSON object; OpenAPI's header "schema" would mean a comma list.
-        self.spec.components.header("PAGINATION", {
-            "description": "Pagination metadata as JSON: total, total_pages, first_page, last_page, "
-                           "page, previous_page, next_page.",
-            "schema": {"type": "string"},
-        }, lazy=True)
-
-    def _register_error_handlers(self):
-        super()._register_error_handlers()
-        self._app.register_error_handler(domain.DomainError, self.handle_domain_error)
-        self._app.register_error_handler(OperationalError, self.handle_database_down)
-        self._app.register_error_handler(StaleDataError, self.handle_concurrent_change)
-        self._app.register_error_handler(IntegrityError, self.handle_concurrent_change)
-        self._app.register_error_handler(DBAPIError, self.handle_database_error)
-        self._app.register_error_handler(OverflowError, self.handle_unstorable_input)
-        self._app.register_error_handler(UnicodeEncodeError, self.handle_unstorable_input)
-        self._app.register_error_handler(Exception, self.handle_unexpected)
+    def init_app(self, app, *, spec_kwargs=None):
+        """flask-smorest's set-up (its HTTPException handler included), then the rest of the table."""
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        app.register_error_handler(domain.DomainError, self.handle_domain_error)
+        app.register_error_handler(OperationalError, self.handle_database_down)
+        app.register_error_handler(StaleDataError, self.handle_concurrent_change)
+        app.register_error_handler(IntegrityError, self.handle_concurrent_change)
+        app.register_error_handler(DBAPIError, self.handle_database_error)
+        app.register_error_handler(OverflowError, self.handle_unstorable_input)
+        app.register_error_handler(UnicodeEncodeError, self.handle_unstorable_input)
+        app.register_error_handler(Exception, self.handle_unexpected)
 
     def handle_http_exception(self, error: HTTPException):
         if error.code == 429 and request.path == "/graphql":
@@ -214,3 +186,6 @@ class RestApi(Api):
         if current_app.debug and not current_app.testing:
             raise error
         return envelope(500, InternalServerError.description), 500
+
+
+api = RestApi()  # unbound; `create_app` attaches it

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth import services
 from webapp.errors import Unauthenticated
 from webapp.extensions import db
-from webapp.rest.common import BEARER, authenticated, client_facts, session_id, viewer
-from webapp.rest.schemas import LoginSchema, PasswordChangeSchema, RefreshSchema, TokenSchema
+from webapp.rest.common import BEARER, Blueprint, authenticated, client_facts, session_id, viewer
+from webapp.rest.schemas.accounts import LoginSchema, PasswordChangeSchema, RefreshSchema, TokenSchema
 
 PREFIX = "/auth"
 blp = Blueprint("auth", __name__, description="Sign-in and the tokens that come with it.")

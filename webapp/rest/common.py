@@ -1,19 +1,16 @@
 """Small pieces every REST blueprint uses: the auth decorator and request facts."""
 from __future__ import annotations
 
-import hashlib
 import json
 
-import flask_smorest
-from flask import g, jsonify, request
-from flask_jwt_extended import get_current_user, get_jwt, jwt_required, verify_jwt_in_request
-from flask_smorest.etag import IF_MATCH_HEADER, _get_etag_ctx
-from flask_smorest.exceptions import PreconditionFailed
-from flask_smorest.utils import resolve_schema_instance
+from flask import g, request
+from flask_jwt_extended import get_current_user, get_jwt, jwt_required
 from marshmallow import Schema, missing
 from webargs.flaskparser import FlaskParser, abort
 
+from webapp.compat.flask_smorest import EtagBlueprint, bound_page_numbers
 from webapp.jsonio import JSONInputError, strict_loads
+from webapp.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 
 BEARER = [{"bearerAuth": []}]
 OPTIONAL_BEARER = [{}, *BEARER]
@@ -51,20 +48,18 @@ class _Parser(FlaskParser):
         except JSONInputError as exc:
             abort(400, messages={"json": [str(exc)]})
 
-    def parse(self, *args, **kwargs):
-        parsed = super().parse(*args, **kwargs)
+    def parse(self, argmap, *args, **kwargs):
+        if isinstance(argmap, type) and issubclass(argmap, Schema):  # one instance per class
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                schema = self._schemas[argmap] = argmap()
+            argmap = schema
+        parsed = super().parse(argmap, *args, **kwargs)
         out_of_range = _out_of_range(parsed)
         if out_of_range:
             message = f"Must be between {INT64_MIN} and {INT64_MAX}."
             abort(422, messages={"args": {field: [message] for field in out_of_range}})
         return parsed
-
-    def _get_schema(self, argmap, req):
-        if isinstance(argmap, type) and issubclass(argmap, Schema):
-            if argmap not in self._schemas:
-                self._schemas[argmap] = argmap()
-            return self._schemas[argmap]
-        return super()._get_schema(argmap, req)
 
 
 def _out_of_range(value, name: str = "_schema") -> list[str]:
@@ -79,17 +74,16 @@ def _out_of_range(value, name: str = "_schema") -> list[str]:
     return []
 
 
-class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with `If-Match` honoured when sent but not required (PRODUCT.md).
+bound_page_numbers(MAX_PAGE)  # before any blueprint module declares `@blp.paginate`
 
-    `check_etag` compares only when the client sent If-Match (412 on a stale one); without it
-    there is no 428, and the OpenAPI documents the header as optional.
-    """
+
+class Blueprint(EtagBlueprint):
+    """flask-smorest's Blueprint with Delta's parser, page sizes and X-Pagination; ETags and the
+    optional If-Match come from webapp/compat/flask_smorest.py."""
 
     ARGUMENTS_PARSER = PAGINATION_ARGUMENTS_PARSER = _Parser()
-
-    def _check_precondition(self):
-        pass
+    # Every list's page sizes (PRODUCT.md: default 20, cap 100 through both doors).
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE, "max_page_size": MAX_PAGE_SIZE}
 
     @staticmethod
     def _make_pagination_metadata(page, page_size, item_count):
@@ -123,44 +117,6 @@ class Blueprint(flask_smorest.Blueprint):
             headers[self.PAGINATION_HEADER_NAME] = json.dumps(metadata)
         return result, headers
 
-    def check_etag(self, etag_data, etag_schema=None):
-        _get_etag_ctx()["etag_checked"] = True
-        if not request.if_match or request.if_match.star_tag:
-            return
-        if etag_schema is not None:
-            etag_data = resolve_schema_instance(etag_schema).dump(etag_data)
-        if self._body_etag(jsonify(etag_data).get_data()) not in request.if_match:
-            raise PreconditionFailed
-
-    @staticmethod
-    def _body_etag(body: bytes, pagination: str | None = None) -> str:
-        """SHA-1 of the JSON body as sent, and of X-Pagination on a list."""
-        digest = hashlib.sha1(body, usedforsecurity=False)
-        if pagination:
-            digest.update(pagination.encode())
-        return digest.hexdigest()
-
-    def _set_etag_in_response(self, response):
-        """The ETag of a read: a hash of the bytes sent, where flask-smorest JSON-encodes the data
-        a second time to hash it (~2 % of a `/users/me`; `make bench-instructions`). A write's
-        If-Match is compared (`check_etag`) with the hash of the body a read returns now.
-        """
-        if request.method in self.METHODS_ALLOWING_SET_ETAG:
-            etag = self._body_etag(response.get_data(), response.headers.get(self.PAGINATION_HEADER_NAME))
-            self._check_not_modified(etag)
-            response.set_etag(etag)
-
-    def _prepare_etag_doc(self, doc, doc_info, **kwargs):
-        doc = super()._prepare_etag_doc(doc, doc_info, **kwargs)
-        doc.get("responses", {}).pop(428, None)
-        doc["parameters"] = [
-            {**IF_MATCH_HEADER, "required": False,
-             "description": "Optional: the ETag you read; a stale one gets 412 and nothing changes."}
-            if param == "IF_MATCH" else param
-            for param in doc.get("parameters", [])
-        ]
-        return doc
-
 
 def authenticated(blp):
     """`@authenticated(blp)`: require an access token and mark the operation in OpenAPI."""
@@ -172,12 +128,6 @@ def authenticated(blp):
 def viewer():
     """The signed-in user of this request (loaded with the token check)."""
     return get_current_user()
-
-
-def optional_viewer():
-    """The signed-in user when a token came with the request, else None; a bad token is still 401."""
-    verify_jwt_in_request(optional=True)
-    return get_current_user() if get_jwt() else None
 
 
 def session_id() -> str:

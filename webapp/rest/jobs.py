@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from flask import send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.extensions import db
 from webapp.jobs import services
-from webapp.rest.common import authenticated, only_files, viewer
-from webapp.rest.job_schemas import ExportRequestSchema, ImportFileSchema, JobSchema
+from webapp.rest.common import Blueprint, authenticated, only_files, viewer
+from webapp.rest.schemas.jobs import ExportRequestSchema, ImportFileSchema, JobSchema
 
 PREFIX = ""
 blp = Blueprint("jobs", __name__, description="Jobs: user export and import, personal data export.")

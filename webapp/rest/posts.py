@@ -7,10 +7,11 @@ from flask import g, request, url_for
 from flask.views import MethodView
 
 from webapp.extensions import db
-from webapp.posts import services
+from webapp.auth.current import optional_viewer
+from webapp.posts import cached, services
 from webapp.errors import BadToken
-from webapp.rest.common import OPTIONAL_BEARER, Blueprint, authenticated, optional_viewer, viewer
-from webapp.rest.post_schemas import (PostCreateSchema, PostListArgs, PostPatchSchema, PostPutSchema,
+from webapp.rest.common import OPTIONAL_BEARER, Blueprint, authenticated, viewer
+from webapp.rest.schemas.posts import (PostCreateSchema, PostListArgs, PostPatchSchema, PostPutSchema,
                                       PostSchema, UserPostListArgs)
 from webapp.users.services import get_user
 
@@ -33,7 +34,7 @@ def _page(pagination_parameters, cursor=None, **filters):
     if cursor is not None and "page" in request.args:
         raise BadToken("Send either cursor or page, not both.",
                        errors={"cursor": ["Send either cursor or page, not both."]})
-    page = services.list_page(db.session, optional_viewer(), offset=pagination_parameters.first_item,
+    page = cached.list_page(db.session, optional_viewer(), offset=pagination_parameters.first_item,
                               limit=pagination_parameters.page_size, cursor=cursor, **filters)
     pagination_parameters.item_count = page["total"]
     g.pagination_estimate = not page["exact"]
@@ -82,7 +83,7 @@ class PostById(MethodView):
     @blp.response(200, PostSchema)
     def get(self, post_id):
         """One post; a draft is 404 unless you wrote it or are an admin"""
-        return services.post_card(db.session, optional_viewer(), post_id)
+        return cached.post_card(db.session, optional_viewer(), post_id)
 
     @authenticated(blp)
     @blp.etag

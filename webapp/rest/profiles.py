@@ -7,8 +7,7 @@ from flask.views import MethodView
 from webapp.extensions import db
 from webapp.profiles import services
 from webapp.rest.common import Blueprint, authenticated, only_files, viewer
-from webapp.rest.post_schemas import AvatarUploadSchema, ProfilePatchSchema
-from webapp.rest.schemas import ProfileSchema
+from webapp.rest.schemas.profiles import AvatarUploadSchema, ProfilePatchSchema, ProfileSchema
 from webapp.users.services import get_user, profile_view
 
 PREFIX = "/users"
@@ -22,7 +21,7 @@ class ProfileById(MethodView):
     @blp.response(200, ProfileSchema)
     def get(self, user_id):
         """A user's profile, with avatar URLs"""
-        return profile_view(get_user(db.session, user_id).profile)
+        return profile_view(services.read_profile(db.session, viewer(), user_id))
 
     @authenticated(blp)
     @blp.etag

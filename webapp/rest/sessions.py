@@ -2,25 +2,14 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
-from marshmallow import fields
 
 from webapp.auth import services
 from webapp.extensions import db
-from webapp.rest.common import authenticated, session_id, viewer
-from webapp.rest.schemas import Schema
+from webapp.rest.common import Blueprint, authenticated, session_id, viewer
+from webapp.rest.schemas.sessions import SessionSchema
 
 PREFIX = "/users/me/sessions"
 blp = Blueprint("sessions", __name__, description="Where the caller is signed in.")
-
-
-class SessionSchema(Schema):
-    id = fields.String()
-    created_at = fields.DateTime()
-    last_used_at = fields.DateTime(metadata={"description": "Sign-in or last token refresh."})
-    user_agent = fields.String()
-    ip = fields.String()
-    current = fields.Boolean(metadata={"description": "The session of the token making this request."})
 
 
 @blp.route("")

@@ -5,7 +5,7 @@ from flask.views import MethodView
 
 from webapp.extensions import db
 from webapp.rest.common import Blueprint, authenticated, client_facts, viewer
-from webapp.rest.schemas import SignupSchema, UserListArgs, UserPatchSchema, UserPutSchema, UserSchema
+from webapp.rest.schemas.users import SignupSchema, UserListArgs, UserPatchSchema, UserPutSchema, UserSchema
 from webapp.users import services
 
 PREFIX = "/users"
@@ -55,7 +55,8 @@ class UserById(MethodView):
     @blp.response(200, UserSchema)
     def get(self, user_id):
         """One user: private view for themself and admins, public otherwise"""
-        return services.user_view(viewer(), services.user_card(db.session, user_id))
+        me = viewer()
+        return services.user_view(me, services.user_card(db.session, me, user_id))
 
     @authenticated(blp)
     @blp.etag

@@ -2,23 +2,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from webapp import caching, ratelimit, validation
+from webapp import caching, validation
 from webapp.accounts import services as accounts
 from webapp.auth import services as auth_services
 from webapp.auth.passwords import passwords
 from webapp.auth.permissions import Permission, can, require
 from webapp.db import MAX_ID
 from webapp.errors import Conflict, Forbidden, Invalid, NotFound
+from webapp.guard import guard
+from webapp.pagination import DEFAULT_PAGE_SIZE
 from webapp.users.models import ROLES, Profile, User
 
 PRIVATE_FIELDS = ("email", "is_active", "email_verified", "updated_at")
 ADMIN_FIELDS = ("role", "is_active")
-EDITABLE = ("name", "email", "role", "is_active")
 SORTS = {
     "id": User.id, "name": User.name, "created_at": User.created_at,
 }
@@ -41,7 +43,7 @@ def create_user(session: Session, *, name: str, email: str, password: str, role:
                 ip: str | None = None) -> User:
     """Sign a user up; `ip` (from either door) is counted against the sign-up limit."""
     if ip is not None:
-        ratelimit.guard().hit("RATELIMIT_SIGNUP_IP", ip)
+        guard().hit("RATELIMIT_SIGNUP_IP", ip)
     fields = {}
     validation.collect({
         "name": lambda: fields.__setitem__("name", validation.name(name)),
@@ -74,9 +76,13 @@ def get_user(session: Session, user_id) -> User:
     return user
 
 
-def user_card(session: Session, user_id):
-    """A read-only snapshot of a user and profile for views, served from the cache when fresh."""
-    from types import SimpleNamespace
+def user_card(session: Session, viewer: User | None, user_id):
+    """A read-only snapshot of a user and profile for views, served from the cache when fresh.
+
+    Users and profiles are read by signed-in callers only (PRODUCT.md): asked of `can()` here,
+    so every door and task gets the same answer.
+    """
+    require(viewer, Permission.VIEW_USERS)
 
     def load():
         user = get_user(session, user_id)
@@ -87,7 +93,8 @@ def user_card(session: Session, user_id):
     return caching.cached(f"user:{int(user_id) if str(user_id).isdigit() else 0}", "card", load)
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
+    """`value` matched literally by LIKE/ILIKE with `escape="\\"`: its %, _ and \\ escaped."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -96,10 +103,10 @@ def users_query(viewer: User, *, q: str | None = None, sort: str = "id") -> Sele
     stmt = select(User)
     if q:
         q = validation.text(q, max_len=100).strip()
-        pattern = f"%{_escape_like(q.lower())}%"
+        pattern = f"%{escape_like(q.lower())}%"
         clause = func.lower(User.name).like(pattern, escape="\\")
         if can(viewer, Permission.MANAGE_USERS):
-            clause = or_(clause, User.email.like(f"{_escape_like(q.lower())}%", escape="\\"))
+            clause = or_(clause, User.email.like(f"{escape_like(q.lower())}%", escape="\\"))
         stmt = stmt.where(clause)
     key = sort.lstrip("-")
     if key not in SORTS:
@@ -110,7 +117,10 @@ def users_query(viewer: User, *, q: str | None = None, sort: str = "id") -> Sele
     return stmt.order_by(order, tiebreak) if key != "id" else stmt.order_by(order)
 
 
-def list_users(session: Session, viewer: User, *, q=None, sort="id", offset=0, limit=20) -> Page:
+def list_users(session: Session, viewer: User | None, *, q=None, sort="id", offset=0,
+               limit=DEFAULT_PAGE_SIZE) -> Page:
+    """A page of the directory (signed-in callers only), with its total."""
+    require(viewer, Permission.VIEW_USERS)
     stmt = users_query(viewer, q=q, sort=sort)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     items = list(session.scalars(stmt.offset(offset).limit(limit)).unique())

@@ -1,13 +1,12 @@
-"""Schemas of the jobs and account-email endpoints (kept apart from schemas.py to stay small)."""
+"""Schemas of /jobs and /users/me/export."""
 from __future__ import annotations
 
-from marshmallow import fields, validate
 from flask_smorest.fields import Upload
+from marshmallow import fields, validate
 
-from webapp import validation
 from webapp.jobs.models import STATUSES
 from webapp.jobs.services import FORMATS
-from webapp.rest.schemas import Schema, email_field, text_field
+from webapp.rest.schemas.base import Schema
 
 
 class JobSchema(Schema):
@@ -30,16 +29,3 @@ class ExportRequestSchema(Schema):
 
 class ImportFileSchema(Schema):
     file = Upload(required=True, metadata={"description": "CSV with the columns name,email[,role]."})
-
-
-class TokenBodySchema(Schema):
-    token = text_field(required=True, max_len=200)
-
-
-class PasswordResetRequestSchema(Schema):
-    email = email_field(required=True)
-
-
-class PasswordResetConfirmSchema(Schema):
-    token = text_field(required=True, max_len=200)
-    new_password = text_field(required=True, min_len=validation.PASSWORD_MIN, max_len=validation.PASSWORD_MAX)

@@ -1,13 +1,11 @@
-"""Marshmallow schemas for posts, profiles and avatar uploads (REST door)."""
+"""Schemas of /posts and /users/{id}/posts."""
 from __future__ import annotations
 
-from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from webapp import validation
-from webapp.posts import services as posts
-from webapp.profiles.services import BIO_MAX
-from webapp.rest.schemas import NOT_BLANK, Schema, StrictBoolean, text_field
+from webapp.posts.queries import DEFAULT_SORT, SORTS
+from webapp.posts.services import CONTENT_MAX, TITLE_MAX
+from webapp.rest.schemas.base import NOT_BLANK, Schema, StrictBoolean, text_field
 
 
 class AuthorSchema(Schema):
@@ -27,27 +25,27 @@ class PostSchema(Schema):
 
 
 class PostPatchSchema(Schema):
-    title = text_field(min_len=1, max_len=posts.TITLE_MAX, pattern=NOT_BLANK)
-    content = text_field(max_len=posts.CONTENT_MAX)
+    title = text_field(min_len=1, max_len=TITLE_MAX, pattern=NOT_BLANK)
+    content = text_field(max_len=CONTENT_MAX)
     published = StrictBoolean()
 
 
 class PostPutSchema(PostPatchSchema):
-    title = text_field(required=True, min_len=1, max_len=posts.TITLE_MAX, pattern=NOT_BLANK)
-    content = text_field(required=True, max_len=posts.CONTENT_MAX)
+    title = text_field(required=True, min_len=1, max_len=TITLE_MAX, pattern=NOT_BLANK)
+    content = text_field(required=True, max_len=CONTENT_MAX)
     published = StrictBoolean(load_default=False)
 
 
 class PostCreateSchema(PostPutSchema):
-    content = text_field(load_default="", max_len=posts.CONTENT_MAX)
+    content = text_field(load_default="", max_len=CONTENT_MAX)
 
 
-SORT_CHOICES = [key for name in posts.SORTS for key in (name, f"-{name}")]
+SORT_CHOICES = [key for name in SORTS for key in (name, f"-{name}")]
 
 
 class UserPostListArgs(Schema):
     q = text_field(max_len=100, metadata={"description": "Search in titles (contains, case-insensitive)."})
-    sort = fields.String(load_default=posts.DEFAULT_SORT, validate=validate.OneOf(SORT_CHOICES))
+    sort = fields.String(load_default=DEFAULT_SORT, validate=validate.OneOf(SORT_CHOICES))
     published = fields.Boolean(metadata={"description": "Only published (true) or only drafts (false); "
                                                         "drafts are visible to their author and admins."})
     # base64url of [sort, value, id]: a title-sorted cursor can reach ~1,700 characters.
@@ -60,13 +58,3 @@ class UserPostListArgs(Schema):
 
 class PostListArgs(UserPostListArgs):
     author_id = fields.Integer(validate=validate.Range(min=1))
-
-
-class ProfilePatchSchema(Schema):
-    first_name = text_field(max_len=validation.NAME_MAX)
-    last_name = text_field(max_len=validation.NAME_MAX)
-    bio = text_field(max_len=BIO_MAX)
-
-
-class AvatarUploadSchema(Schema):
-    file = Upload(required=True, metadata={"description": "PNG, JPEG or WebP, at most 5 MiB."})

@@ -1,0 +1,12 @@
+"""What every GraphQL domain module shares: partial update inputs."""
+from __future__ import annotations
+
+import strawberry
+
+
+class PartialInput:
+    """An update input whose fields may be left out: `changes()` is what the client sent."""
+
+    def changes(self) -> dict:
+        """Only the fields the client sent, as the service's `changes` mapping."""
+        return {key: value for key, value in vars(self).items() if value is not strawberry.UNSET}
