@@ -14,6 +14,6 @@ def register_graphql(app) -> None:
                                     graphql_ide="graphiql" if app.config["GRAPHQL_IDE"] else None)
     # Every method reaches the view, so a wrong one is answered in GraphQL's error shape too.
     app.add_url_rule("/graphql", view_func=view, methods=["GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"])
-    # What the default rate limit charges a request by (webapp/ratelimit.py: document_cost), so
+    # What the default rate limit charges a request by (webapp/ratelimit_cost.py: document_cost), so
     # the limiter needs no import of this door: the objects the document could return.
     app.extensions["delta_graphql_size"] = schema.coster.size
