@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 EMAIL, PASSWORD = "instructions@example.com", "instructions password 1"
+GRAPHQL_ME = "{ me { id name } }"
 VARIANTS = {  # name → what is switched off
     "floor": "the stack floor (bench/floor_stack.py)",
     "delta": "Delta as shipped",
@@ -78,15 +79,22 @@ def child(variant: str, requests: int, path: str) -> None:
     answer = app.test_client().post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
     assert answer.status_code == 200, answer.data
     headers = {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
-    if variant == "floor":
+    graphql = path == "/graphql"
+    if variant == "floor":  # the stack floor serves `me` through both doors
         from bench.floor_stack import app as floor
 
-        app, path = floor, "/api/v1/users/me"
+        app, path = floor, path if graphql else "/api/v1/users/me"
     client = app.test_client()
+    if graphql:  # POST the document of --query (the floor answers `{ me { id name } }`)
+        body = {"query": os.environ.get("BENCH_GRAPHQL_QUERY", GRAPHQL_ME)}
+        send = lambda: client.post(path, json=body, headers=headers)  # noqa: E731
+    else:
+        send = lambda: client.get(path, headers=headers)  # noqa: E731
     for _ in range(50):
-        assert client.get(path, headers=headers).status_code == 200
+        answer = send()
+        assert answer.status_code == 200 and b'"errors"' not in answer.data, answer.data
     for _ in range(requests):
-        client.get(path, headers=headers)
+        send()
 
 
 def count(env: dict, variant: str, requests: int, path: str) -> int:
@@ -104,7 +112,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--path", default="/api/v1/users/me",
-                        help="Delta's path (the floor always serves me); /api/v1/users/2 is another user")
+                        help="Delta's path (the floor always serves me); /api/v1/users/2 is another user; "
+                             "/graphql POSTs --query (the floor: its strawberry `me`)")
+    parser.add_argument("--query", default=GRAPHQL_ME, help="the GraphQL document for --path /graphql")
     parser.add_argument("--database-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/delta_bench"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
@@ -121,7 +131,7 @@ def main() -> None:
     work = ROOT / "bench" / "results" / "instructions"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    env = prepare(args.database_url, args.redis_url, work)
+    env = {**prepare(args.database_url, args.redis_url, work), "BENCH_GRAPHQL_QUERY": args.query}
     subprocess.run([sys.executable, __file__, "--child", "seed", "0", ""], cwd=ROOT, env=env, check=True)
     chosen = {"floor", "delta", *args.variants.split(",")}
     unknown = chosen - set(VARIANTS)
@@ -132,7 +142,9 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         totals = dict(zip(jobs, pool.map(lambda job: count(env, job[0], job[1], args.path), jobs)))
     per = {v: (totals[v, args.requests] - totals[v, 0]) / args.requests for v in variants}
-    print(f"\ninstructions per request, {args.path} (floor: /api/v1/users/me); "
+    floor_path = "/graphql { me { id name } }" if args.path == "/graphql" else "/api/v1/users/me"
+    shown = f"/graphql {args.query}" if args.path == "/graphql" else args.path
+    print(f"\ninstructions per request, {shown} (floor: {floor_path}); "
           f"ratio = floor ÷ variant; saved = Delta − variant")
     for variant, label in variants.items():
         print(f"{label:66} {per[variant] / 1e6:6.2f} M  ratio {per['floor'] / per[variant]:5.3f}  "

@@ -120,6 +120,9 @@ def _user_id() -> int | None:
     principal = g.get("delta_principal")
     if principal is None:
         return None
+    loaded = principal.__dict__  # the column as loaded, without the attribute machinery (hot path)
+    if "id" in loaded:
+        return loaded["id"]
     identity = sa_inspect(principal).identity
     return identity[0] if identity else None
 

@@ -81,6 +81,9 @@ def refuse_unreadable_url():
     return None
 
 
+BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})  # reads: no body to check (and they are the hot path)
+
+
 def refuse_unreadable_json():
     """Read an /api JSON body strictly before any view or hook does (400 in the envelope when refused).
 
@@ -88,7 +91,7 @@ def refuse_unreadable_json():
     would hand a 100,000-deep array or a 5,000-digit integer to `json.loads` and fail with a
     500. The parsed value is kept for the REST parser (webapp/rest/common.py) to reuse.
     """
-    if not request.path.startswith("/api/") or not request.is_json:
+    if request.method in BODILESS or not request.path.startswith("/api/") or not request.is_json:
         return None
     data = request.get_data(cache=True)
     if not data:
@@ -101,10 +104,14 @@ def refuse_unreadable_json():
     return None
 
 
+def refuse_unreadable_input():
+    """Both guards as one hook (one hook call less on every request)."""
+    return refuse_unreadable_url() or refuse_unreadable_json()
+
+
 def install_input_guards(app) -> None:
-    """Register both guards; called after the rate limiter's hook, so refused input still counts."""
-    app.before_request(refuse_unreadable_url)
-    app.before_request(refuse_unreadable_json)
+    """Register the guards; called after the rate limiter's hook, so refused input still counts."""
+    app.before_request(refuse_unreadable_input)
 
 
 class RestApi(Api):
