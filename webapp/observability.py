@@ -79,6 +79,30 @@ def configure_logging(level: str) -> None:
     logging.logThreads = False
 
 
+def quiet_logs(command):
+    """Give a CLI command `-v/--verbose`; without it the command logs warnings and errors only.
+
+    A command's JSON log lines (one per email sent or task run) land in the middle of its
+    progress bar; the operator asked for the command's work, not for its log.
+    """
+    import functools
+
+    import click
+
+    @click.option("-v", "--verbose", is_flag=True, help="Log at LOG_LEVEL (default: warnings and errors only).")
+    @functools.wraps(command)
+    def run(*args, verbose: bool, **kwargs):
+        root = logging.getLogger()
+        level = root.level
+        if not verbose:
+            root.setLevel(max(level, logging.WARNING))
+        try:
+            return command(*args, **kwargs)
+        finally:
+            root.setLevel(level)  # the app outlives the command in tests and shells
+    return run
+
+
 def init_app(app) -> None:
     # First of all before-request hooks: a request another hook refuses (a bad Idempotency-Key,
     # an unreadable body) still has its id and start time.

@@ -4,6 +4,12 @@ Neither holds a transaction open for the whole file. The export walks the users 
 keyset (`id > last`) in short read transactions and writes each batch out before reading
 the next, so memory stays flat whatever the row count. The import validates each row with
 the sign-up rules and commits each batch on its own.
+
+An export imports back: the import reads the export's header and takes name, email and role
+from it (the export's other columns describe the old row and are ignored), and undoes the
+export's formula escaping. A file without a header is read as `name,email[,role]`. A header
+the import cannot read refuses the whole file (WrongHeader) before anything is written: a
+column mix-up would otherwise be one rejection per row, or worse, quietly wrong roles.
 """
 from __future__ import annotations
 
@@ -25,12 +31,19 @@ from webapp.users.models import ROLES, Profile, User
 
 Progress = Callable[[int, int], bool]  # (done, total) -> keep going?
 EXPORT_FIELDS = ("id", "name", "email", "role", "is_active", "email_verified", "created_at")
+IMPORT_FIELDS = ("name", "email", "role")
+IGNORED_FIELDS = tuple(field for field in EXPORT_FIELDS if field not in IMPORT_FIELDS)
+HEADERLESS = {"name": 0, "email": 1, "role": 2}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EMAIL_TAKEN = "A user with this email already exists."
 
 
 class Stopped(Exception):
     """The progress callback asked to stop (the job was cancelled)."""
+
+
+class WrongHeader(ValueError):
+    """The first row is a header the import cannot read; nothing was imported."""
 
 
 def _pause() -> None:
@@ -85,6 +98,11 @@ def export_users(session: Session, out: IO[str], fmt: str, *, progress: Progress
     return done
 
 
+def unescape_cell(text: str) -> str:
+    """Undo `safe_cell`: an exported `'+name` imports as `+name`."""
+    return text[1:] if text.startswith("'") and text[1:2] and text[1] in FORMULA_START else text
+
+
 def _json_value(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
@@ -93,21 +111,50 @@ def count_rows(lines: Iterable[str]) -> int:
     return sum(1 for line in lines if line.strip())
 
 
-def _parse_row(raw: list[str]) -> tuple[dict, dict]:
+def read_header(first_row: list[str]) -> tuple[dict[str, int], int] | None:
+    """(where name, email and role are, how many columns) from a header; None when the first
+    row is data (a header names columns, so no cell of it holds an email's `@`)."""
+    cells = [cell.strip().lower() for cell in first_row]
+    if any("@" in cell for cell in cells):
+        return None
+    known = IMPORT_FIELDS + IGNORED_FIELDS
+    problems = []
+    if missing := [field for field in ("name", "email") if field not in cells]:
+        problems.append(f"missing {', '.join(missing)}")
+    if unknown := [cell for cell in cells if cell and cell not in known]:  # blank ones: spreadsheets add them
+        problems.append(f"unknown {', '.join(unknown)}")
+    if twice := sorted({cell for cell in cells if cell in known and cells.count(cell) > 1}):
+        problems.append(f"repeated {', '.join(twice)}")
+    if problems:
+        raise WrongHeader(
+            "The first row must be a header naming the columns name and email, and role if wanted "
+            f"(a user export's {', '.join(IGNORED_FIELDS)} are ignored), or be a row of data "
+            f"without a header, in the order name,email[,role]. Found: {', '.join(cells)[:200]} "
+            f"({'; '.join(problems)[:200]}).")
+    return {field: cells.index(field) for field in IMPORT_FIELDS if field in cells}, len(cells)
+
+
+def _parse_row(raw: list[str], columns: dict[str, int], width: int) -> tuple[dict, dict]:
     """The clean fields of one CSV row and the field errors, with the sign-up rules."""
     clean: dict = {}
-    cells = [cell.strip() for cell in raw] + ["", "", ""]
+    cells = [unescape_cell(cell.strip()) for cell in raw]
+
+    def cell(field: str) -> str:
+        index = columns.get(field)
+        return cells[index] if index is not None and index < len(cells) else ""
+
     checks = {
-        "name": lambda: clean.__setitem__("name", validation.name(cells[0])),
-        "email": lambda: clean.__setitem__("email", validation.email(cells[1])),
-        "role": lambda: clean.__setitem__("role", _role(cells[2] or "user")),
+        "name": lambda: clean.__setitem__("name", validation.name(cell("name"))),
+        "email": lambda: clean.__setitem__("email", validation.email(cell("email"))),
+        "role": lambda: clean.__setitem__("role", _role(cell("role") or "user")),
     }
     try:
         validation.collect(checks)
     except Invalid as exc:
         return clean, exc.errors
-    if len(raw) > 3 and any(cell.strip() for cell in raw[3:]):
-        return clean, {"_row": ["Expected the columns name,email[,role]."]}
+    if len(raw) > width and any(cell.strip() for cell in raw[width:]):
+        expected = "the columns name,email[,role]" if columns is HEADERLESS else f"the header's {width} columns"
+        return clean, {"_row": [f"More cells than {expected}."]}
     return clean, {}
 
 
@@ -119,7 +166,8 @@ def _role(value: str) -> str:
 
 def import_users(session: Session, lines: Iterable[str], out: IO[str], *, total: int = 0,
                  progress: Progress | None = None, batch_size: int | None = None) -> dict:
-    """Create users from CSV `name,email[,role]` (header optional); report each row to `out` as JSON.
+    """Create users from CSV: a header naming name, email[, role] (an export's header), or no header
+    and `name,email[,role]`; report each row to `out` as JSON. Raises WrongHeader first thing.
 
     Imported users have no password; each gets a set-your-password email (the reset flow),
     recorded in their batch's transaction and sent after it commits.
@@ -166,17 +214,22 @@ def import_users(session: Session, lines: Iterable[str], out: IO[str], *, total:
         if progress and not progress(done, max(total, done)):
             raise Stopped()
 
+    layout = None
     for row_number, raw in enumerate(csv.reader(lines), start=1):
         if not raw or not any(cell.strip() for cell in raw):
             continue
-        if row_number == 1 and [cell.strip().lower() for cell in raw[:2]] == ["name", "email"]:
-            total = max(total - 1, 0)
-            continue
-        fields, errors = _parse_row(raw)
+        if layout is None:
+            layout = read_header(raw)
+            if layout is not None:
+                total = max(total - 1, 0)
+                continue
+            layout = (HEADERLESS, len(HEADERLESS))
+        fields, errors = _parse_row(raw, *layout)
         if not errors and fields["email"] in seen:
             errors = {"email": ["Appears earlier in this file."]}
         if errors:
-            report({"row": row_number, "email": (raw[1].strip() if len(raw) > 1 else "")[:254],
+            at = layout[0]["email"]
+            report({"row": row_number, "email": (raw[at].strip() if len(raw) > at else "")[:254],
                     "status": "rejected", "errors": errors})
             done += 1
             continue
