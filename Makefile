@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install lock run test migrate worker beat fuzz bench bench-instructions bench-scale clean
+.PHONY: install lock run test migrate worker beat fuzz bench bench-instructions bench-scale clean schema
 
 $(STAMP): setup.cfg pyproject.toml requirements.lock package.json package-lock.json
 	@echo "==> installing into $(VENV) from requirements.lock (first time: about a minute)"
@@ -34,6 +34,10 @@ run: migrate  ## serve the API with gunicorn on http://$(HOST):$(PORT)
 
 test: $(STAMP)  ## the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+schema: $(STAMP)  ## write schema.graphql, the served GraphQL schema as SDL (a test checks it is current)
+	$(BIN)/python -c 'from webapp.graphql.schema import build_schema; print(build_schema().as_str())' > schema.graphql.tmp
+	mv schema.graphql.tmp schema.graphql
 
 worker: $(STAMP)  ## a Celery worker for the configured broker (REDIS_URL), both queues
 	$(BIN)/celery -A tasks.worker worker --queues email,heavy --loglevel INFO

@@ -202,7 +202,7 @@ class GraphQLDoor:
                           {"t": token, "p": new_password}, key="resetPassword")
 
     def request_user_export(self, token, fmt="csv"):
-        return self.query(f"mutation($f: String!) {{ requestUserExport(format: $f) {{ {JOB_FIELDS} }} }}",
+        return self.query(f"mutation($f: ExportFormat!) {{ requestUserExport(format: $f) {{ {JOB_FIELDS} }} }}",
                           {"f": fmt}, token=token, key="requestUserExport")
 
     def get_job(self, token, job_id):

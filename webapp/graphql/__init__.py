@@ -17,3 +17,4 @@ def register_graphql(app) -> None:
     # What the default rate limit charges a request by (webapp/ratelimit_cost.py: document_cost), so
     # the limiter needs no import of this door: the objects the document could return.
     app.extensions["delta_graphql_size"] = schema.coster.size
+    app.extensions["delta_graphql_schema"] = schema  # what schema.graphql is checked against

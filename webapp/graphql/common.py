@@ -1,6 +1,8 @@
 """What every GraphQL domain module shares: partial update inputs."""
 from __future__ import annotations
 
+from enum import Enum
+
 import strawberry
 
 
@@ -8,5 +10,6 @@ class PartialInput:
     """An update input whose fields may be left out: `changes()` is what the client sent."""
 
     def changes(self) -> dict:
-        """Only the fields the client sent, as the service's `changes` mapping."""
-        return {key: value for key, value in vars(self).items() if value is not strawberry.UNSET}
+        """Only the fields the client sent, as the service's `changes` mapping (enums as their strings)."""
+        return {key: value.value if isinstance(value, Enum) else value
+                for key, value in vars(self).items() if value is not strawberry.UNSET}

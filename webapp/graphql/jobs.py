@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from webapp.extensions import db
+from webapp.graphql.enums import ExportFormat, JobStatus
 from webapp.jobs import services as jobs
 
 
@@ -17,7 +18,7 @@ class Job:
     id: int
     kind: str
     owner_id: int
-    status: str
+    status: JobStatus
     progress: int
     params: JSON
     created_at: datetime
@@ -28,13 +29,15 @@ class Job:
 
     @classmethod
     def from_model(cls, job) -> "Job":
-        return cls(**jobs.job_view(job))
+        view = jobs.job_view(job)
+        return cls(**{**view, "status": JobStatus(view["status"])})
 
 
 @strawberry.type
 class JobQuery:
-    @strawberry.field(description="A job's status and progress (owner or admin).")
-    def job(self, info: Info, id: int) -> Job:
+    @strawberry.field(description="A job's status and progress (owner or admin); null with a NOT_FOUND "
+                                  "error when there is none.")
+    def job(self, info: Info, id: int) -> Optional[Job]:
         viewer = info.context.require_viewer()
         return Job.from_model(jobs.get_job(db.session, viewer, id))
 
@@ -42,9 +45,9 @@ class JobQuery:
 @strawberry.type
 class JobMutation:
     @strawberry.mutation(description="Export every user as csv or json (admins); returns the queued job.")
-    def request_user_export(self, info: Info, format: str = "csv") -> Job:
+    def request_user_export(self, info: Info, format: ExportFormat = ExportFormat.csv) -> Job:
         viewer = info.context.require_viewer()
-        return Job.from_model(jobs.request_user_export(db.session, viewer, format))
+        return Job.from_model(jobs.request_user_export(db.session, viewer, format.value))
 
     @strawberry.mutation(description="Export everything stored about the caller as a JSON archive.")
     def request_my_data_export(self, info: Info) -> Job:

@@ -53,8 +53,9 @@ class UpdatePostInput(PartialInput):
 
 @strawberry.type
 class PostQuery:
-    @strawberry.field(description="One post; a draft is NOT_FOUND unless you wrote it or are an admin.")
-    def post(self, info: Info, id: int) -> Post:
+    @strawberry.field(description="One post; null with a NOT_FOUND error when there is none (a draft is "
+                                  "NOT_FOUND unless you wrote it or are an admin).")
+    def post(self, info: Info, id: int) -> Optional[Post]:
         post = posts.get_post(db.session, info.context.viewer_or_none(), id)
         info.context.loaders.saw_posts([post])
         return Post.from_model(post)

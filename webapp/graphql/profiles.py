@@ -26,6 +26,10 @@ class Profile:
     avatar_url: Optional[str]
     avatar_thumbnails: list[AvatarThumbnail] = strawberry.field(default_factory=list)
 
+    @strawberry.field(description="The avatar URL, same as avatarUrl (the original design's name).")
+    def avatar(self) -> Optional[str]:
+        return self.avatar_url
+
     @classmethod
     def from_view(cls, view: dict) -> "Profile":
         thumbnails = [AvatarThumbnail(**item) for item in view.get("avatar_thumbnails", [])]

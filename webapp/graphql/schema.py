@@ -3,6 +3,10 @@
 One module per domain holds its types beside its resolvers (profiles, users, posts, jobs,
 accounts, sessions); each imports only the ones below it (users imports profiles, posts imports
 users), and this module imports them all.
+
+The schema is published as SDL in schema.graphql at the repository root (`make schema` writes it
+from `build_schema().as_str()`; tests/test_graphql_contract.py fails while it is stale), so a
+schema change shows in review as a diff of that file.
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from webapp.extensions import db
 from webapp.graphql.common import PartialInput
+from webapp.graphql.enums import Role
 from webapp.graphql.profiles import Profile
 from webapp.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, clamp
 from webapp.pagination import skip as checked_skip
@@ -28,7 +29,7 @@ PostType = Annotated["Post", strawberry.lazy("webapp.graphql.posts")]
 class User:
     id: int
     name: str
-    role: str
+    role: Role
     created_at: datetime
     profile: Profile
     email: Optional[str] = strawberry.field(default=None, description="Null unless the viewer is this user or an admin.")
@@ -44,7 +45,7 @@ class User:
 
     @classmethod
     def from_view(cls, view: dict) -> "User":
-        return cls(**{**view, "profile": Profile.from_view(view["profile"])})
+        return cls(**{**view, "role": Role(view["role"]), "profile": Profile.from_view(view["profile"])})
 
 
 @strawberry.input
@@ -58,7 +59,7 @@ class CreateUserInput:
 class UpdateUserInput(PartialInput):
     name: Optional[str] = strawberry.UNSET
     email: Optional[str] = strawberry.UNSET
-    role: Optional[str] = strawberry.UNSET
+    role: Optional[Role] = strawberry.UNSET
     is_active: Optional[bool] = strawberry.UNSET
 
 
@@ -69,7 +70,7 @@ class UserQuery:
         viewer = info.context.require_viewer()
         return User.from_view(users.user_view(viewer, viewer))
 
-    @strawberry.field
+    @strawberry.field(description="One user; null with a NOT_FOUND error when there is none.")
     def user(self, info: Info, id: int) -> Optional[User]:
         viewer = info.context.require_viewer()
         return User.from_view(users.user_view(viewer, users.user_card(db.session, viewer, id)))
