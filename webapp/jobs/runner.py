@@ -81,7 +81,10 @@ def run_job(session: Session, job_id: int) -> str:
     except Exception as exc:
         session.rollback()
         partial.unlink(missing_ok=True)
-        log.exception("job %s (%s) failed", job_id, job.kind)
+        if isinstance(exc, users_io.WrongHeader):  # the client's file, not our fault: no traceback
+            log.warning("job %s (%s) refused its input: %s", job_id, job.kind, exc)
+        else:
+            log.exception("job %s (%s) failed", job_id, job.kind)
         _finish(session, job_id, attempt, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         return _status(session, job_id)
     if not _finish(session, job_id, attempt, notify=True, status="succeeded", progress=100,
