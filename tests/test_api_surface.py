@@ -81,8 +81,8 @@ def test_openapi_marks_protected_operations_with_bearer(client):
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     paths = spec["paths"]
     assert paths["/api/v1/users/me"]["get"]["security"] == [{"bearerAuth": []}]
-    assert "security" not in paths["/api/v1/auth/login"]["post"]
-    assert "security" not in paths["/api/v1/users"]["post"]
+    assert paths["/api/v1/auth/login"]["post"]["security"] == []  # public: said so (PRODUCT.md)
+    assert paths["/api/v1/users"]["post"]["security"] == []
     assert paths["/api/v1/users"]["get"]["security"] == [{"bearerAuth": []}]
 
 

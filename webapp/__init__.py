@@ -120,7 +120,10 @@ def _library_settings(config) -> dict:
         "OPENAPI_REDOC_URL": "/vendor/redoc/bundles/redoc.standalone.js",
         "API_SPEC_OPTIONS": {
             "info": {"description": "Users, profiles, posts and jobs. Errors: "
-                                    "`{code, status, message, errors?}`."},
+                                    "`{code, status, message, errors?}`.",
+                     "contact": {"name": "The Delta team"}, "license": {"name": "Proprietary"}},
+            # Relative: the host that serves this document, whatever name a proxy gives it.
+            "servers": [{"url": "/", "description": "This server (the origin serving /openapi.json)."}],
         },
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=config["REFRESH_TOKEN_DAYS"]),

@@ -10,7 +10,9 @@ Replaces:
   no 428), and `_prepare_etag_doc` documents it as optional.
 - `pagination._pagination_parameters_schema_factory`, the module function `Blueprint.paginate`
   calls at decoration time: flask-smorest leaves `page` unbounded, and a page past 64 bits would
-  reach the database (`bound_page_numbers`). No public hook sets the page's bounds.
+  reach the database (`bound_page_numbers`). No public hook sets the page's bounds. The page
+  left out is still 1, but the OpenAPI shows no `default: 1`: a generated client would then
+  always send `page`, and a request by `cursor` with a `page` is refused (PRODUCT.md).
 - `Api._register_pagination_header()`: the header holds a JSON object; OpenAPI's header
   "schema" would mean a comma list.
 (The argument parser's schema-per-class cache uses webargs' public `parse`: webapp/rest/common.py.)
@@ -37,7 +39,10 @@ def bound_page_numbers(max_page: int) -> None:
         base = _smorest_page_schema(def_page, def_page_size, def_max_page_size)
 
         class PaginationParametersSchema(base):
-            page = ma.fields.Integer(load_default=def_page, validate=ma.validate.Range(min=1, max=max_page))
+            # A callable default is applied on load but not documented (apispec's field2default).
+            page = ma.fields.Integer(load_default=lambda: def_page, validate=ma.validate.Range(min=1, max=max_page),
+                                     metadata={"description": f"Page number ({def_page} when left out). "
+                                                              "Do not send it with `cursor`."})
 
         return PaginationParametersSchema
 

@@ -24,6 +24,8 @@ from webapp import errors as domain
 from webapp.compat.flask_smorest import Api
 from webapp.errors import envelope
 from webapp.jsonio import JSONInputError, strict_loads
+from webapp.rest.openapi import ContractPlugin
+from webapp.rest.schemas.base import ErrorSchema
 
 log = logging.getLogger("webapp.errors")
 
@@ -115,8 +117,15 @@ def install_input_guards(app) -> None:
 
 
 class RestApi(Api):
+    ERROR_SCHEMA = ErrorSchema  # the envelope, with its required fields, as OpenAPI's `Error`
+
     def init_app(self, app, *, spec_kwargs=None):
-        """flask-smorest's set-up (its HTTPException handler included), then the rest of the table."""
+        """flask-smorest's set-up (its HTTPException handler included), then the rest of the table.
+
+        The OpenAPI document gets the contract plugin (webapp/rest/openapi.py) besides the caller's.
+        """
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), ContractPlugin()]
         super().init_app(app, spec_kwargs=spec_kwargs)
         app.register_error_handler(domain.DomainError, self.handle_domain_error)
         app.register_error_handler(OperationalError, self.handle_database_down)

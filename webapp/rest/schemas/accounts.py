@@ -1,7 +1,7 @@
 """Schemas of /auth: sign-in, tokens, password change, email verification and password reset."""
 from __future__ import annotations
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from webapp import validation
 from webapp.rest.schemas.base import Schema, email_field, text_field
@@ -13,10 +13,10 @@ class LoginSchema(Schema):
 
 
 class TokenSchema(Schema):
-    access_token = fields.String()
-    refresh_token = fields.String()
-    token_type = fields.String(metadata={"example": "bearer"})
-    expires_in = fields.Integer(metadata={"description": "Seconds until the access token expires."})
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, validate=validate.OneOf(["bearer"]))
+    expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
 
 
 class RefreshSchema(Schema):

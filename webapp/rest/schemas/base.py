@@ -13,6 +13,22 @@ class Schema(ma.Schema):
         ordered = True
 
 
+class ErrorSchema(Schema):
+    """Every error body (webapp/errors.py `envelope`); OpenAPI's `Error`, declared on each status an operation answers."""
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status.", "example": 404})
+    status = fields.String(required=True, metadata={"description": "Its reason phrase.", "example": "Not Found"})
+    message = fields.String(required=True, metadata={"description": "What went wrong, for people."})
+    errors = fields.Dict(keys=fields.String(), metadata={
+        "description": "Per-field messages (`{\"email\": [\"...\"]}`), when the request had fields in error."})
+
+
+class MessageSchema(Schema):
+    """A 202 that starts no job the client can follow: what happens next, in words."""
+
+    message = fields.String(required=True)
+
+
 NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
 

@@ -9,19 +9,19 @@ from webapp.rest.schemas.base import NOT_BLANK, Schema, StrictBoolean, text_fiel
 
 
 class AuthorSchema(Schema):
-    id = fields.Integer()
-    name = fields.String()
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
 
 
 class PostSchema(Schema):
-    id = fields.Integer()
-    title = fields.String()
-    content = fields.String()
-    published = fields.Boolean()
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-    author_id = fields.Integer()
-    author = fields.Nested(AuthorSchema)
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    content = fields.String(required=True)
+    published = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    author_id = fields.Integer(required=True)
+    author = fields.Nested(AuthorSchema, required=True)
 
 
 class PostPatchSchema(Schema):

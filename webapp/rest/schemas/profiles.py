@@ -10,16 +10,17 @@ from webapp.rest.schemas.base import Schema, text_field
 
 
 class AvatarThumbnailSchema(Schema):
-    size = fields.Integer(metadata={"description": "Width and height in pixels."})
-    url = fields.String()
+    size = fields.Integer(required=True, metadata={"description": "Width and height in pixels."})
+    url = fields.String(required=True)
 
 
 class ProfileSchema(Schema):
-    first_name = fields.String()
-    last_name = fields.String()
-    bio = fields.String()
-    avatar_url = fields.String(allow_none=True, dump_only=True, metadata={"description": "The re-encoded original."})
-    avatar_thumbnails = fields.List(fields.Nested(AvatarThumbnailSchema), dump_only=True,
+    first_name = fields.String(required=True)
+    last_name = fields.String(required=True)
+    bio = fields.String(required=True)
+    avatar_url = fields.String(required=True, allow_none=True, dump_only=True,
+                               metadata={"description": "The re-encoded original; null without an avatar."})
+    avatar_thumbnails = fields.List(fields.Nested(AvatarThumbnailSchema), required=True, dump_only=True,
                                     metadata={"description": "64 and 256 px, once the background task has made them."})
 
 

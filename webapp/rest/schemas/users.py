@@ -13,11 +13,11 @@ from webapp.users.services import SORTS
 class UserSchema(Schema):
     """A user: the public view, plus the private fields for the user themself and admins."""
 
-    id = fields.Integer()
-    name = fields.String()
-    role = fields.String()
-    created_at = fields.DateTime()
-    profile = fields.Nested(ProfileSchema)
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    created_at = fields.DateTime(required=True)
+    profile = fields.Nested(ProfileSchema, required=True)
     email = fields.String(metadata={"description": "Private view only."})
     is_active = fields.Boolean(metadata={"description": "Private view only."})
     email_verified = fields.DateTime(allow_none=True, metadata={"description": "Private view only: when the address was verified."})
