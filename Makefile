@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install lock run test migrate worker beat fuzz bench bench-instructions bench-scale clean schema
+.PHONY: install lock run test migrate worker beat fuzz bench bench-instructions bench-scale clean schema sdk
 
 $(STAMP): setup.cfg pyproject.toml requirements.lock package.json package-lock.json
 	@echo "==> installing into $(VENV) from requirements.lock (first time: about a minute)"
@@ -38,6 +38,9 @@ test: $(STAMP)  ## the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 schema: $(STAMP)  ## write schema.graphql, the served GraphQL schema as SDL (a test checks it is current)
 	$(BIN)/python -c 'from webapp.graphql.schema import build_schema; print(build_schema().as_str())' > schema.graphql.tmp
 	mv schema.graphql.tmp schema.graphql
+
+sdk: $(STAMP)  ## build/sdk/: a typed Python client and TypeScript types from a live server's /openapi.json (needs npx)
+	$(BIN)/python sdk/generate.py --out build/sdk $(if $(URL),--url $(URL))
 
 worker: $(STAMP)  ## a Celery worker for the configured broker (REDIS_URL), both queues
 	$(BIN)/celery -A tasks.worker worker --queues email,heavy --loglevel INFO
