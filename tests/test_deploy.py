@@ -128,3 +128,18 @@ def test_gunicorn_reloads_gracefully_on_hup(gunicorn):
         time.sleep(0.2)
     assert len(after) == 2 and not (after & before)
     assert _get(f"{base}/health")[0] == 200
+
+
+def test_the_package_builds_without_setuptools_warnings_and_ships_its_templates(tmp_path):
+    """Issue 18: a first install printed ~90 "Package would be ignored" warnings (static/templates)."""
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path), "."],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert "would be ignored" not in build.stdout + build.stderr
+    import zipfile
+
+    (wheel,) = tmp_path.glob("delta-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "webapp/templates/account_link.html" in names and "webapp/static/favicon.ico" in names
+    makefile = (ROOT / "Makefile").read_text()
+    assert "==> installing into" in makefile  # the first `make run` says what it is doing
