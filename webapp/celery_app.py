@@ -57,7 +57,7 @@ def celery_settings(config) -> dict:
         "task_default_queue": heavy_q,
         # The outbox relay and the stall detector are quick and must not wait behind an export.
         "task_routes": {"delta.email.*": {"queue": email_q}, "delta.jobs.*": {"queue": heavy_q},
-                        "delta.outbox.*": {"queue": email_q},
+                        "delta.outbox.*": {"queue": email_q}, "delta.events.*": {"queue": email_q},
                         "delta.housekeeping.requeue_stalled_jobs": {"queue": email_q},
                         "delta.housekeeping.*": {"queue": heavy_q}},
         "task_soft_time_limit": heavy_limit - 30,
@@ -81,6 +81,8 @@ def celery_settings(config) -> dict:
             # is one run, not hundreds.
             "relay-outbox": {"task": "delta.outbox.relay", "schedule": relay_every,
                              "options": {"expires": relay_every}},
+            "relay-events": {"task": "delta.events.relay", "schedule": config["EVENTS_RELAY_SECONDS"],
+                             "options": {"expires": config["EVENTS_RELAY_SECONDS"]}},
             "requeue-stalled-jobs": {"task": "delta.housekeeping.requeue_stalled_jobs", "schedule": stall_every,
                                      "options": {"expires": stall_every}},
         },
@@ -110,7 +112,7 @@ def celery_init_app(app, **overrides) -> Celery:
     celery.config_from_object({**celery_settings(app.config), **overrides})
     celery.set_default()
     app.extensions["celery"] = celery
-    from tasks import email, housekeeping, jobs, signals  # noqa: F401  (register tasks and signal handlers)
+    from tasks import email, events, housekeeping, jobs, signals  # noqa: F401  (register tasks and signal handlers)
 
     celery.finalize()
     return celery

@@ -25,6 +25,7 @@ from webapp.db import utcnow
 from webapp.dispatch import enqueue
 from webapp.jobs import users_io
 from webapp.jobs.models import Job
+from webapp.jobs.services import announce
 from webapp.jobs.stalls import Heartbeat
 from webapp.settings_paths import job_results_dir
 from webapp.users.models import User
@@ -45,6 +46,8 @@ def _progress(session: Session, job_id: int, attempt: int):
         percent = min(99, int(done * 100 / total)) if total else 99
         updated = session.execute(update(Job).where(*_mine(job_id, attempt))
                                   .values(progress=percent, heartbeat_at=utcnow())).rowcount
+        if updated:
+            announce(session, session.get(Job, job_id))
         session.commit()
         return updated == 1
     return report
@@ -56,6 +59,8 @@ def run_job(session: Session, job_id: int) -> str:
     attempt = session.execute(update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
                               .values(status="running", started_at=now, heartbeat_at=now, progress=0,
                                       attempts=Job.attempts + 1).returning(Job.attempts)).scalar()
+    if attempt is not None:
+        announce(session, session.get(Job, job_id))
     session.commit()
     job = session.get(Job, job_id, populate_existing=True)
     if job is None or attempt is None:
@@ -102,6 +107,8 @@ def _finish(session: Session, job_id: int, attempt: int, *, notify: bool = False
                            .values(finished_at=utcnow(), **values)).rowcount
     if done and notify:
         enqueue(NOTIFY_TASK, job_id)
+    if done:
+        announce(session, session.get(Job, job_id))
     session.commit()
     return done == 1
 

@@ -12,11 +12,18 @@ from webapp.auth.permissions import Permission, can, require
 from webapp.db import MAX_ID, utcnow
 from webapp.dispatch import enqueue
 from webapp.errors import Conflict, Invalid, NotFound
+from webapp.events import publish
 from webapp.jobs.models import Job
 from webapp.settings_paths import job_results_dir
 
 RUN_TASK = "delta.jobs.run_job"
 FORMATS = ("csv", "json")
+JOB_PROGRESS = "job.progress"
+
+
+def announce(session: Session, job: Job) -> None:
+    """The realtime event of a change of the job's status or progress, stored at commit with its state then."""
+    publish(f"jobs/{job.id}", JOB_PROGRESS, job, refresh=True, session=session)
 
 
 def _create(session: Session, actor, kind: str, params: dict, *, upload=None) -> Job:
@@ -31,6 +38,7 @@ def _create(session: Session, actor, kind: str, params: dict, *, upload=None) ->
     if upload is not None:
         job.params = {**params, "source": str(_save_upload(job, upload))}
     enqueue(RUN_TASK, job.id)
+    announce(session, job)
     session.commit()
     session.refresh(job)  # an eager run has moved it on already
     session.commit()
@@ -51,7 +59,7 @@ def request_user_import(session: Session, actor, upload) -> Job:
 
 
 def request_account_export(session: Session, actor) -> Job:
-    require(actor, Permission.VIEW_PRIVATE, actor)
+    require(actor, Permission.REQUEST_JOB, actor)
     return _create(session, actor, "account-export", {})
 
 
@@ -83,7 +91,7 @@ def jobs_query(actor) -> Select:
     """The jobs `actor` may see, newest first: their own, or every job for admins."""
     require(actor, Permission.VIEW_JOB, actor)
     stmt = select(Job).order_by(Job.id.desc())
-    if not can(actor, Permission.MANAGE_USERS):
+    if not can(actor, Permission.VIEW_JOB):  # no job named: may the actor see every job?
         stmt = stmt.where(Job.owner_id == actor.id)
     return stmt
 
@@ -108,12 +116,13 @@ def get_job(session: Session, actor, job_id) -> Job:
 
 def cancel_job(session: Session, actor, job: Job) -> Job:
     """Cancel a queued or running job; the worker stops at its next batch."""
-    require(actor, Permission.VIEW_JOB, job)
+    require(actor, Permission.CANCEL_JOB, job)
     session.refresh(job, with_for_update=True)
     if job.finished:
         session.rollback()
         raise Conflict(f"The job has already {job.status}.")
     job.status, job.finished_at = "cancelled", utcnow()
+    announce(session, job)
     session.commit()
     return job
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from webapp.db import utcnow
 from webapp.dispatch import enqueue
 from webapp.jobs.models import Job
-from webapp.jobs.services import RUN_TASK
+from webapp.jobs.services import RUN_TASK, announce
 
 log = logging.getLogger("webapp.jobs")
 
@@ -81,10 +81,13 @@ def requeue_stalled(session: Session) -> dict:
             won = session.execute(update(Job).where(*still).values(
                 status="failed", finished_at=utcnow(), error=error)).rowcount
             counts["failed"] += won
+            if won:
+                announce(session, session.get(Job, job_id))
         else:
             won = session.execute(update(Job).where(*still).values(status="queued", progress=0)).rowcount
             if won:
                 enqueue(RUN_TASK, job_id)
+                announce(session, session.get(Job, job_id))
             counts["requeued"] += won
         session.commit()
         if won:
