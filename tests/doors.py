@@ -130,6 +130,13 @@ class RestDoor:
 
     def delete_post(self, token, post_id):
         return self._call("DELETE", f"/posts/{post_id}", token)
+    # single sign-on (issue 21)
+    def oidc_providers(self):
+        outcome = self._call("GET", "/auth/oidc")
+        return Outcome(outcome.status, outcome.data["providers"], outcome.raw) if outcome.ok else outcome
+
+    def exchange_oidc_code(self, code):
+        return self._call("POST", "/auth/oidc/exchange", json={"code": code})
 
 
 class GraphQLDoor:
@@ -243,6 +250,13 @@ class GraphQLDoor:
     def delete_post(self, token, post_id):
         return self.query("mutation($id: Int!) { deletePost(id: $id) }", {"id": post_id}, token=token,
                           key="deletePost")
+    # single sign-on (issue 21)
+    def oidc_providers(self):
+        return self.query("{ oidcProviders }", key="oidcProviders")
+
+    def exchange_oidc_code(self, code):
+        return self.query(f"mutation($c: String!) {{ exchangeOidcCode(code: $c) {{ {TOKEN_FIELDS} }} }}", {"c": code},
+                          key="exchangeOidcCode")
 
 
 DOORS = {"rest": RestDoor, "graphql": GraphQLDoor}

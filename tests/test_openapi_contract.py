@@ -23,6 +23,8 @@ ERROR_REF = "#/components/schemas/Error"
 
 OPERATION_IDS = {
     ("post", "/auth/login"): "login",
+    ("post", "/auth/mfa/totp"): "enrollTotp", ("delete", "/auth/mfa/totp"): "disableTotp",
+    ("post", "/auth/mfa/totp/confirm"): "confirmTotp", ("post", "/auth/mfa/verify"): "verifyMfa",
     ("post", "/auth/refresh"): "refreshTokens",
     ("post", "/auth/logout"): "logout",
     ("post", "/auth/password"): "changePassword",
@@ -56,12 +58,25 @@ OPERATION_IDS = {
     ("get", "/jobs/{job_id}"): "getJob",
     ("delete", "/jobs/{job_id}"): "cancelJob",
     ("get", "/jobs/{job_id}/result"): "getJobResult",
+    ("get", "/auth/oidc"): "listOidcProviders",
+    ("get", "/auth/oidc/{provider}/authorize"): "startOidcSignIn",
+    ("get", "/auth/oidc/{provider}/callback"): "finishOidcSignIn",
+    ("post", "/auth/oidc/exchange"): "exchangeOidcCode",
+    ("get", "/meta"): "getMeta",
+    ("get", "/users/me/tokens"): "listMyTokens", ("post", "/users/me/tokens"): "createToken",
+    ("delete", "/users/me/tokens/{token_id}"): "deleteMyToken",
+    ("get", "/users/{user_id}/tokens"): "listUserTokens",
+    ("delete", "/users/{user_id}/tokens/{token_id}"): "deleteUserToken",
 }
-PUBLIC = {"login", "refreshTokens", "verifyEmail", "requestPasswordReset", "confirmPasswordReset", "createUser",
-          "listPosts", "getPost", "listUserPosts"}
+PUBLIC = {"login", "verifyMfa", "refreshTokens", "verifyEmail", "requestPasswordReset", "confirmPasswordReset", "createUser",
+          "listPosts", "getPost", "listUserPosts",
+          "listOidcProviders", "startOidcSignIn", "finishOidcSignIn", "exchangeOidcCode", "getMeta"}
 # Statuses each operation must declare (besides 400 and 429, which every one must).
 ERRORS = {
-    "login": {401, 422}, "refreshTokens": {401, 422}, "logout": {401}, "changePassword": {401, 403, 422},
+    "login": {401, 422},
+    "enrollTotp": {401, 403, 409}, "disableTotp": {401, 403, 409, 413, 422},
+    "confirmTotp": {401, 403, 409, 422}, "verifyMfa": {401, 422},
+    "refreshTokens": {401, 422}, "logout": {401}, "changePassword": {401, 403, 422},
     "verifyEmail": {422}, "resendVerificationEmail": {401}, "requestPasswordReset": {422},
     "confirmPasswordReset": {422}, "createUser": {409, 413, 422},
     "listUsers": {401, 422}, "getCurrentUser": {401}, "getUser": {401, 404},
@@ -75,6 +90,7 @@ ERRORS = {
     "requestUserExport": {401, 403, 422}, "requestUserImport": {401, 403, 413, 422},
     "requestAccountExport": {401}, "listJobs": {401, 422}, "getJob": {401, 404},
     "cancelJob": {401, 404, 409}, "getJobResult": {401, 404, 409},
+    "startOidcSignIn": {404, 422, 503}, "finishOidcSignIn": {400, 404, 422}, "exchangeOidcCode": {400, 422},
 }
 
 

@@ -85,7 +85,7 @@ def test_typed_walk_with_the_generated_python_client(live):
     token = live["flask"]("mail", "token", email)
     assert verify_email.sync_detailed(client=anonymous, body=models.TokenBody(token=token)).status_code == 204
     tokens = login.sync_detailed(client=anonymous, body=models.Login(email=email, password=PASSWORD))
-    assert tokens.status_code == 200 and isinstance(tokens.parsed, models.Token)
+    assert tokens.status_code == 200 and isinstance(tokens.parsed, models.LoginResult)
     me = client_mod.AuthenticatedClient(base_url=live["base"], token=tokens.parsed.access_token)
     current = get_current_user.sync_detailed(client=me)
     assert current.parsed.email == email and current.parsed.email_verified is not None

@@ -1,6 +1,7 @@
 """Named rate limits for sensitive actions, checked by the services (`guard().hit(setting, key)`).
 
-Login per IP, per email and failed logins per account; sign-up and password reset per IP.
+Login per IP, per email and failed logins per account; wrong two-factor codes per account; sign-up
+and password reset per IP.
 (Verification resends are limited by the accounts service from the tokens it has issued:
 VERIFY_EMAILS_PER_HOUR.) The services call it, so GraphQL is limited exactly like REST. It
 shares the application limit's storage (webapp/ratelimit.py) and, like it, falls back to
@@ -31,6 +32,7 @@ LIMITS = {
     "RATELIMIT_LOGIN_FAILURES": ("10/15 minutes", "account: failed logins (then locked for the window)"),
     "RATELIMIT_SIGNUP_IP": ("20/hour", "IP: sign-ups"),
     "RATELIMIT_PASSWORD_RESET_IP": ("10/hour", "IP: password-reset requests"),
+    "RATELIMIT_MFA": ("5/15 minutes", "account: wrong two-factor codes (then locked for the window)"),
 }
 IP_LIMITS = {"RATELIMIT_LOGIN_IP", "RATELIMIT_SIGNUP_IP", "RATELIMIT_PASSWORD_RESET_IP"}
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}

@@ -21,6 +21,7 @@ from webapp import validation
 from webapp.accounts.emails import render
 from webapp.accounts.models import RESET_PASSWORD, SET_PASSWORD, VERIFY_EMAIL, AccountToken
 from webapp.auth.passwords import passwords
+from webapp.auth.permissions import Permission, require
 from webapp.auth.services import revoke_sessions
 from webapp.db import utcnow
 from webapp.dispatch import enqueue, enqueue_alone
@@ -82,6 +83,7 @@ def token_email(session: Session, token_id: int) -> dict | None:
 
 def resend_verification(session: Session, user: User) -> None:
     """A fresh verification email, a few per hour at most; a broker that is down only delays it."""
+    require(user, Permission.EDIT_USER, user)
     if user.email_verified is not None:
         return
     limit = current_app.config["VERIFY_EMAILS_PER_HOUR"]

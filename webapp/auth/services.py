@@ -1,4 +1,8 @@
-"""Sign-in, token rotation, sign-out and password changes: one unit of work each."""
+"""Sign-in, token rotation, sign-out and password changes: one unit of work each.
+
+A user with two-factor sign-in on gets no tokens from the password alone: `login` answers an
+mfa_token (webapp/mfa/challenges.py) and webapp/mfa/services.py `verify` calls `sign_in`.
+"""
 from __future__ import annotations
 
 import secrets
@@ -11,13 +15,22 @@ from sqlalchemy.orm import Session
 from webapp import validation
 from webapp.auth.models import AuthSession
 from webapp.auth.passwords import passwords
+from webapp.auth.permissions import Permission, require
 from webapp.auth.tokens import decode_refresh, issue_pair, new_jti
 from webapp.db import utcnow
 from webapp.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from webapp.events import publish
 from webapp.guard import guard
+from webapp.mfa import challenges as mfa_challenges
 from webapp.users.models import User
 
 LOGIN_FAILED = "Invalid email or password."
+SESSIONS_TOPIC, SESSION_REVOKED = "sessions", "session.revoked"
+
+
+def _announce_revoked(session: Session, sid: str, user_id: int) -> None:
+    """Tell the realtime process, with the commit, to close this session's streams at once."""
+    publish(SESSIONS_TOPIC, SESSION_REVOKED, {"sid": sid, "user_id": user_id}, session=session)
 
 
 def _start_session(session: Session, user: User, user_agent: str, ip: str) -> AuthSession:
@@ -47,13 +60,20 @@ def login(session: Session, email: str, password: str, *, user_agent: str = "", 
     account = email or "invalid"
     limits.hit("RATELIMIT_LOGIN_EMAIL", account)
     limits.check("RATELIMIT_LOGIN_FAILURES", account)  # counted per account: rotating IPs does not help
-    user = session.scalar(select(User).where(User.email == email)) if email else None
+    user, mfa_on = mfa_challenges.account(session, email) if email else (None, False)
     ok = passwords.verify(user.password_hash if user else None, password or "")
     if not ok or user is None or not user.is_active:
         limits.hit("RATELIMIT_LOGIN_FAILURES", account)
         raise Unauthenticated(LOGIN_FAILED)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(password)
+    if mfa_on:
+        return mfa_challenges.start(session, user.id)
+    return sign_in(session, user, user_agent=user_agent, ip=ip)
+
+
+def sign_in(session: Session, user: User, *, user_agent: str = "", ip: str = "") -> dict:
+    """Start a session for a user who has proven who they are; answers its token pair."""
     auth_session = _start_session(session, user, user_agent, ip)
     session.commit()
     return issue_pair(auth_session)
@@ -72,11 +92,13 @@ def refresh(session: Session, token: str, *, user_agent: str = "", ip: str = "")
         .values(current_jti=next_jti, last_used_at=now)
     ).rowcount
     if rotated != 1:
-        session.execute(
+        owner = session.execute(
             update(AuthSession)
             .where(AuthSession.id == sid, AuthSession.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+            .values(revoked_at=now).returning(AuthSession.user_id)
+        ).scalar()
+        if owner is not None:
+            _announce_revoked(session, sid, owner)
         session.commit()
         raise Unauthenticated("Refresh token is no longer valid; please sign in again.")
     auth_session = session.get(AuthSession, sid)
@@ -99,15 +121,20 @@ def revoke_sessions(session: Session, user_id: int, *, keep: str | None = None) 
     )
     if keep:
         stmt = stmt.where(AuthSession.id != keep)
-    return session.execute(stmt.values(revoked_at=utcnow())).rowcount
+    revoked = session.execute(stmt.values(revoked_at=utcnow()).returning(AuthSession.id)).scalars().all()
+    for sid in revoked:
+        _announce_revoked(session, sid, user_id)
+    return len(revoked)
 
 
 def logout(session: Session, user: User, sid: str) -> None:
+    require(user, Permission.MANAGE_AUTH, user)
     session.execute(
         update(AuthSession)
         .where(AuthSession.id == sid, AuthSession.user_id == user.id)
         .values(revoked_at=utcnow())
     )
+    _announce_revoked(session, sid, user.id)
     session.commit()
 
 
@@ -117,12 +144,8 @@ def change_password(session: Session, user: User, sid: str, current: str, new: s
     A wrong current password counts as a failed login of the account, and a locked account cannot
     change it either: a stolen access token must not become a way to guess the password.
     """
-    limits = guard()
-    limits.check("RATELIMIT_LOGIN_FAILURES", user.email)  # the key login counts under
-    if not passwords.verify(user.password_hash, current or ""):
-        limits.hit("RATELIMIT_LOGIN_FAILURES", user.email)
-        # 403, not 422: the request is well-formed but the caller has not proven it is them.
-        raise Forbidden("The current password is wrong.", errors={"current_password": ["Wrong password."]})
+    require(user, Permission.MANAGE_AUTH, user)
+    prove_password(user, current, field="current_password")
     validation.collect({"new_password": lambda: validation.password(new)})
     user = session.get(User, user.id)  # the caller may be a detached snapshot (see tokens.load_principal)
     user.password_hash = passwords.hash(new)
@@ -130,8 +153,23 @@ def change_password(session: Session, user: User, sid: str, current: str, new: s
     session.commit()
 
 
+def prove_password(user: User, password: str, *, field: str) -> None:
+    """The signed-in caller's own password again, or Forbidden naming `field`.
+
+    A wrong one counts as a failed login of the account, and a locked account is refused: a
+    stolen access token must not become a way to guess the password.
+    """
+    limits = guard()
+    limits.check("RATELIMIT_LOGIN_FAILURES", user.email)  # the key login counts under
+    if not passwords.verify(user.password_hash, password or ""):
+        limits.hit("RATELIMIT_LOGIN_FAILURES", user.email)
+        # 403, not 422: the request is well-formed but the caller has not proven it is them.
+        raise Forbidden("The current password is wrong.", errors={field: ["Wrong password."]})
+
+
 def list_sessions(session: Session, user: User, current_sid: str | None) -> list[dict]:
     """The user's live sessions (one per refresh family), newest first, the current one flagged."""
+    require(user, Permission.MANAGE_AUTH, user)
     rows = session.scalars(
         select(AuthSession)
         .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None),
@@ -146,6 +184,7 @@ def list_sessions(session: Session, user: User, current_sid: str | None) -> list
 
 def revoke_session(session: Session, user: User, sid: str) -> None:
     """Sign one of the user's own sessions out at once; someone else's is simply not found."""
+    require(user, Permission.MANAGE_AUTH, user)
     revoked = session.execute(
         update(AuthSession)
         .where(AuthSession.id == sid, AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
@@ -154,4 +193,5 @@ def revoke_session(session: Session, user: User, sid: str) -> None:
     if not revoked:
         session.rollback()
         raise NotFound("Session not found.")
+    _announce_revoked(session, sid, user.id)
     session.commit()

@@ -17,11 +17,22 @@ class TokenPair:
     expires_in: int
 
 
+@strawberry.type(description="The token pair, or (mfaRequired) an mfaToken for verifyMfa and no tokens.")
+class LoginResult:
+    access_token: str | None = None
+    refresh_token: str | None = None
+    token_type: str | None = None
+    expires_in: int | None = None
+    mfa_required: bool = strawberry.field(default=False, description=(
+        "True: the account has two-factor sign-in on; send mfaToken and a code to verifyMfa."))
+    mfa_token: str | None = strawberry.field(default=None, description="Single use, valid for 5 minutes.")
+
+
 @strawberry.type
 class AccountMutation:
-    @strawberry.mutation
-    def login(self, info: Info, email: str, password: str) -> TokenPair:
-        return TokenPair(**auth_services.login(db.session, email, password, **info.context.client_facts))
+    @strawberry.mutation(description="Sign in with email and password (two-factor accounts: see LoginResult).")
+    def login(self, info: Info, email: str, password: str) -> LoginResult:
+        return LoginResult(**auth_services.login(db.session, email, password, **info.context.client_facts))
 
     @strawberry.mutation
     def refresh_token(self, info: Info, refresh_token: str) -> TokenPair:

@@ -5,11 +5,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from flask import Request
-from flask_jwt_extended import get_jwt
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
-from webapp.auth.current import optional_viewer
+from webapp.auth.current import optional_viewer, session_id
 from webapp.errors import Unauthenticated
 
 
@@ -51,11 +50,14 @@ def build_context(request: Request) -> Context:
     context = Context(request=request)
     try:
         context.viewer = optional_viewer()
+    except Unauthenticated as exc:  # a personal access token refused (webapp/pats/principal.py)
+        context.auth_error = exc.message
+        return context
     except (JWTExtendedException, PyJWTError) as exc:
         context.auth_error = _describe(exc)
         return context
     if context.viewer is not None:
-        context.session_id = get_jwt().get("sid")
+        context.session_id = session_id()
     return context
 
 

@@ -45,6 +45,7 @@ from flask_jwt_extended import decode_token
 from sqlalchemy import delete, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from webapp.auth.current import pat_principal, presented_pat
 from webapp.db import utcnow
 from webapp.errors import Unavailable, envelope
 from webapp.extensions import db
@@ -82,6 +83,12 @@ def _applies() -> bool:
 
 
 def _caller() -> str:
+    pat = presented_pat()
+    if pat is not None:
+        try:
+            return f"user:{pat_principal(pat).id}"
+        except Exception:  # refused: the view answers 401 and the key stays free
+            return "anonymous"
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         try:

@@ -9,6 +9,7 @@ from webapp.errors import Unauthenticated
 from webapp.extensions import db
 from webapp.rest.common import Blueprint, authenticated, client_facts, operation, session_id, viewer
 from webapp.rest.schemas.accounts import LoginSchema, PasswordChangeSchema, RefreshSchema, TokenSchema
+from webapp.rest.schemas.mfa import LoginResultSchema
 
 PREFIX = "/auth"
 blp = Blueprint("auth", __name__, description="Sign-in and the tokens that come with it.")
@@ -18,13 +19,14 @@ blp = Blueprint("auth", __name__, description="Sign-in and the tokens that come 
 class Login(MethodView):
     @operation(blp, "login", (401, "Unknown email or wrong password (the same answer for both)."))
     @blp.arguments(LoginSchema)
-    @blp.response(200, TokenSchema)
+    @blp.response(200, LoginResultSchema)
     def post(self, data):
         """Sign in with email and password
 
         Answers an access token (send it as `Authorization: Bearer ...`) and a refresh token that
-        `refreshTokens` swaps for a new pair. Repeated failures for one account or address are
-        rate limited (429).
+        `refreshTokens` swaps for a new pair. For an account with two-factor sign-in on it answers
+        `mfa_required: true` and an `mfa_token` instead, which `verifyMfa` turns into the pair with
+        a code. Repeated failures for one account or address are rate limited (429).
         """
         return services.login(db.session, data["email"], data["password"], **client_facts())
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 from flask import g, request
-from flask_jwt_extended import get_current_user, get_jwt, jwt_required
 from marshmallow import Schema, missing
 from webargs.flaskparser import FlaskParser, abort
 
+from webapp.auth import current
 from webapp.compat.flask_smorest import EtagBlueprint, bound_page_numbers
 from webapp.jsonio import JSONInputError, strict_loads
 from webapp.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
@@ -133,19 +133,19 @@ def operation(blp, operation_id: str, *errors, **doc):
 
 
 def authenticated(blp):
-    """`@authenticated(blp)`: require an access token and mark the operation in OpenAPI."""
+    """`@authenticated(blp)`: require a bearer token (access or personal) and mark the operation in OpenAPI."""
     def decorator(func):
-        return blp.doc(security=BEARER)(jwt_required()(func))
+        return blp.doc(security=BEARER)(current.signed_in(func))
     return decorator
 
 
 def viewer():
     """The signed-in user of this request (loaded with the token check)."""
-    return get_current_user()
+    return current.viewer()
 
 
-def session_id() -> str:
-    return get_jwt()["sid"]
+def session_id() -> str | None:
+    return current.session_id()
 
 
 def only_files() -> None:

@@ -5,7 +5,8 @@ as its path is added and fills in what follows from the operation's shape:
 - `security: []` where no token is asked for, so generators and linters see a public operation;
 - the errors any operation can answer, each with the `Error` schema: 400 (a URL or a JSON body
   that cannot be read: webapp/rest/api.py), 429 (the application-wide rate limit, with
-  Retry-After), 401 where a token is required, 404 where the path names a resource, 413 and 422
+  Retry-After), 401 where a token is required, 403 on a write that takes a token (a personal
+  access token of the read scope is refused every write), 404 where the path names a resource, 413 and 422
   where a body is read, 409 and 422 where an Idempotency-Key is taken;
 - responses in status order.
 What only some operations answer (403, 409, 412, 415, a 400 for a spent token...) is declared beside
@@ -68,6 +69,8 @@ class ContractPlugin(BasePlugin):
             wanted = list(COMMON)
             if any(requirement for requirement in security):
                 wanted.append(401)
+                if method != "get":  # a read-only personal access token (webapp/auth/permissions.py)
+                    wanted.append(403)
             if "{" in (path or ""):
                 wanted.append(404)
             if method in BODY_METHODS and "requestBody" in operation:
