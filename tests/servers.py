@@ -176,6 +176,48 @@ class Gunicorn:
             server.stop()
 
 
+# --- the realtime process --------------------------------------------------------------------
+
+class Realtime:
+    """`uvicorn webapp.realtime.asgi:app` on a free port: what `make realtime` runs."""
+
+    def __init__(self, home: Path, **env):
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.ws = f"ws://127.0.0.1:{self.port}/graphql"
+        self.log = self.home / "realtime.log"
+        self.env = server_env(self.home, REALTIME_PORT=self.port, **env)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Realtime":
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [BIN / "uvicorn", "webapp.realtime.asgi:app", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--no-access-log"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout=30.0) -> "Realtime":
+        import requests
+
+        def up():
+            if self.process.poll() is not None:
+                raise AssertionError(f"uvicorn exited:\n{tail(self.log)}")
+            try:
+                return requests.get(f"{self.base}/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, timeout=timeout, what=f"the realtime process on {self.base}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            kill_group(self.process, signal.SIGTERM, timeout=10)
+
+
 # --- Redis -----------------------------------------------------------------------------------
 
 class RedisServer:
@@ -278,6 +320,16 @@ class PostgresCluster:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def start_replica(primary: PostgresCluster) -> PostgresCluster:
+    """A streaming replica of a running `primary`, started on a free port: `pg_basebackup -R`
+    (a hot standby that streams the primary's WAL; PostgreSQL's defaults allow it: wal_level
+    replica, wal senders, and initdb's trust line for replication from 127.0.0.1)."""
+    replica = PostgresCluster()
+    replica._run(_pg_binary("pg_basebackup"), "-h", "127.0.0.1", "-p", primary.port, "-U", "postgres",
+                 "-D", replica.data, "-R", "-X", "stream", "-c", "fast", timeout=120)
+    return replica.start()
+
+
 # --- Celery workers against the shared Redis (used with the in-process `app` fixture) --------
 
 VISIBILITY = 3  # seconds: short, so a killed worker's task comes back quickly
@@ -359,6 +411,21 @@ def gunicorns(tmp_path):
 
     yield start
     Gunicorn.stop_all(started)
+
+
+@pytest.fixture
+def start_realtime(tmp_path):
+    """`start(**env)` → a ready Realtime process; every one started is stopped at the end."""
+    started: list[Realtime] = []
+
+    def start(name="realtime", **env) -> Realtime:
+        server = Realtime(tmp_path / f"{name}-{len(started)}", **env)
+        started.append(server)
+        return server.start().wait_ready()
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,10 @@ hook collects them and `after_commit` bumps their versions, so every later read 
 worker or host sharing the cache — misses and reloads. A rollback bumps nothing. Bulk UPDATE
 statements bypass the hook: code that issues them must call `bump()` itself.
 
+With read replicas, a value read on a replica is stored only when that replica had replayed the
+WAL position of the last invalidation, recorded before every bump (webapp/replicas): a replica
+behind a write would otherwise store the old row, or a 404, under the new version.
+
 Backends: Redis when REDIS_URL is set; otherwise a file cache under instance/cache, so the
 local gunicorn workers of the embedded default share invalidations (a per-process cache would
 let one worker serve what another has just changed).
@@ -19,6 +23,7 @@ from prometheus_client import Counter
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from webapp import replicas
 from webapp.extensions import cache, db
 
 log = logging.getLogger("webapp.cache")
@@ -66,6 +71,8 @@ def cached(namespace: str, key: str, load, timeout: int | None = None):
         # Uncommitted writes of this request (an Idempotency-Key defers its commit to the end,
         # webapp/db.py) may yet roll back: what was read over them must not be kept.
         return value
+    if not replicas.may_fill_cache(db.session):  # read on a replica behind the last invalidation
+        return value
     try:
         cache.set(data_key, (version, value), timeout=timeout)
     except Exception as exc:
@@ -74,7 +81,13 @@ def cached(namespace: str, key: str, load, timeout: int | None = None):
 
 
 def bump(*namespaces: str) -> None:
-    """Invalidate everything cached under these namespaces, for every reader."""
+    """Invalidate everything cached under these namespaces, for every reader (call it after the commit)."""
+    if namespaces:
+        replicas.note_invalidation()
+    _bump(namespaces)
+
+
+def _bump(namespaces) -> None:
     for namespace in namespaces:
         try:
             if not cache.cache.inc(f"v:{namespace}"):
@@ -94,11 +107,14 @@ def _collect(session: Session, _flush_context) -> None:
 
 def _flush_versions(session: Session) -> None:
     namespaces = session.info.pop("cache_namespaces", None)
-    if namespaces:
-        try:
-            bump(*namespaces)
-        except RuntimeError:  # no app context (a script): nothing is cached there
-            pass
+    try:
+        # First the commit's WAL position (its writer's, and the invalidation's), then the versions:
+        # a reader that sees a new version also sees the position a replica must have replayed.
+        replicas.after_commit(session, invalidating=bool(namespaces))
+        if namespaces:
+            _bump(namespaces)
+    except RuntimeError:  # no app context (a script): nothing is cached there
+        pass
 
 
 def _forget(session: Session) -> None:

@@ -67,8 +67,13 @@ class AppSession(Session):
     writes too (the request is all-or-nothing) and says so in `info["commit_discarded"]`.
     """
 
-    def get_bind(self, *args, **kwargs):
-        return current_app.extensions["database"]
+    def get_bind(self, mapper=None, *, clause=None, **kwargs):
+        """The primary; with read replicas, the router's choice for this statement (webapp/replicas)."""
+        extensions = current_app.extensions
+        router = extensions["database_router"]
+        if router is None:
+            return extensions["database"]
+        return router.bind(self, clause)
 
     def commit(self) -> None:
         if self.info.get("defer_commit"):
@@ -92,6 +97,7 @@ class Database:
         app.extensions["database"] = engine
         # Same pool, no transaction: one round trip for a lone read (no BEGIN, no ROLLBACK).
         app.extensions["database_reader"] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.extensions["database_router"] = None  # webapp/replicas sets one when replicas are configured
         app.teardown_appcontext(self._remove_session)
 
     def reader(self):
@@ -106,8 +112,9 @@ class Database:
         return current_app.extensions["database"]
 
 
-def make_engine(config) -> Engine:
-    url = config["DATABASE_URL"]
+def make_engine(config, url: str | None = None, name: str = "delta-primary") -> Engine:
+    """The engine for DATABASE_URL, or for `url` (a read replica) with the same pool settings."""
+    url = url or config["DATABASE_URL"]
     options: dict = {"echo": config.get("DB_ECHO", False), "future": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"check_same_thread": False, "timeout": 15}
@@ -120,6 +127,8 @@ def make_engine(config) -> Engine:
         options["pool_reset_on_return"] = "rollback"
         # A database host that does not answer fails the request within seconds, not minutes.
         options["connect_args"] = {"connect_timeout": config.get("DB_CONNECT_TIMEOUT", 5)}
+        if config.get("DATABASE_REPLICA_URLS"):  # pg_stat_activity tells the targets apart
+            options["connect_args"]["application_name"] = name
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

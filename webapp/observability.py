@@ -189,6 +189,9 @@ def metrics():
     body = generate_latest(registry())
     jobs = CollectorRegistry(auto_describe=False)
     jobs.register(JobStates())
+    from webapp import replicas
+
+    replicas.register_metrics(jobs, current_app)  # each replica's lag and state (webapp/replicas)
     return Response(body + generate_latest(jobs), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -108,7 +108,11 @@ def ready():
     elif config["REDIS_URL"]:
         checks["broker"] = checks["redis"]
     ok = all(value == "ok" for value in checks.values())
-    return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
+    from webapp import replicas
+
+    # Replicas are listed, never required: reads fall back to the primary (webapp/replicas).
+    return jsonify(status="ok" if ok else "unavailable", checks=checks,
+                   replicas=replicas.report(current_app)), 200 if ok else 503
 
 
 def _ping(url: str) -> str:

@@ -33,3 +33,13 @@ def known_row(instance, values: dict, **related):
     instance.__dict__.update(values, **related)
     make_transient_to_detached(instance)
     return instance
+
+
+def locks_rows(statement) -> bool:
+    """Whether a SELECT takes row locks (`with_for_update()`, `refresh(with_for_update=True)`).
+
+    A hot standby refuses them, so the replica router (webapp/replicas/routing.py) sends such a
+    statement to the primary. SQLAlchemy keeps the lock request in the private `_for_update_arg`
+    and has no public accessor; tests/test_replicas.py fails if that stops holding.
+    """
+    return getattr(statement, "_for_update_arg", None) is not None
