@@ -5,7 +5,9 @@ what one cut is worth. Each variant runs twice under `valgrind --tool=cachegrind
 process (Flask test client, production settings, PostgreSQL + Redis as in `make bench`): once
 with 0 and once with N measured requests after the same warm-up; (difference) ÷ N is the cost of
 one request. Variants: the stack floor (bench/floor_stack.py) and Delta as shipped, then Delta
-with one per-request feature switched off at a time, to price each of them.
+with one per-request feature switched off at a time, to price each of them. A list read (GraphQL
+other than `me`, or `/api/v1/posts`) is counted against its list floor (bench/floor_lists.py),
+on the data `make bench` seeds (40 users with 10 published posts each); `--anonymous` sends no token.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 EMAIL, PASSWORD = "instructions@example.com", "instructions password 1"
 GRAPHQL_ME = "{ me { id name } }"
+SEED_USERS, SEED_POSTS = 40, 10  # as `make bench` seeds
 VARIANTS = {  # name → what is switched off
     "floor": "the stack floor (bench/floor_stack.py)",
     "delta": "Delta as shipped",
@@ -33,6 +36,10 @@ VARIANTS = {  # name → what is switched off
     "no-etag": "Delta, no ETag",
     "no-security-headers": "Delta, no security headers",
 }
+REPLICA_VARIANTS = {  # with --replica-url: a read replica switched on (webapp/replicas)
+    "replicas": "Delta with DATABASE_REPLICA_URLS (the monitor polling 4x/s)",
+    "replicas-quiet": "Delta with DATABASE_REPLICA_URLS, the monitor polling every 30 s",
+}
 
 
 def _delta_app(variant: str):
@@ -40,6 +47,10 @@ def _delta_app(variant: str):
 
     from webapp import create_app, observability, security
 
+    if variant.startswith("replicas"):  # as an operator adds one: DATABASE_REPLICA_URLS=...
+        os.environ["DATABASE_REPLICA_URLS"] = os.environ["BENCH_REPLICA_URL"]
+        if variant == "replicas-quiet":  # the routing alone, without the monitor's polls in the count
+            os.environ["REPLICA_POLL_SECONDS"] = "30"
     if variant == "no-limiter":  # as an operator switches it off: RATELIMIT_ENABLED=false
         os.environ["RATELIMIT_ENABLED"] = "false"
     app = create_app()
@@ -59,34 +70,59 @@ def _delta_app(variant: str):
     return app
 
 
+def seed(app) -> None:
+    """The caller, another user (/users/2), then the bench's users and posts for the list reads."""
+    from webapp.extensions import db
+    from webapp.posts.services import create_post
+    from webapp.users.services import create_user
+
+    with app.app_context():
+        create_user(db.session, name="Instructions", email=EMAIL, password=PASSWORD, verified=True)
+        create_user(db.session, name="Other", email="other-" + EMAIL, password=PASSWORD)
+        for n in range(2, SEED_USERS):
+            user = create_user(db.session, name=f"Bench User {n}", email=f"bench{n}@example.com",
+                               password=PASSWORD, verified=True)
+            user.profile.first_name = f"First{n}"
+            db.session.commit()
+            for k in range(SEED_POSTS):
+                create_post(db.session, user, title=f"Post {k} by {user.id}", content="Lorem ipsum " * 20,
+                            published=True)
+
+
+def lists_floor(path: str, query: str) -> bool:
+    """Whether the read is a list, served by bench/floor_lists.py rather than the stack floor."""
+    return path.startswith("/api/v1/posts") or (path == "/graphql" and query != GRAPHQL_ME)
+
+
 def child(variant: str, requests: int, path: str) -> None:
     """Runs under valgrind: sign in, warm up, then `requests` GETs of `path`."""
     import logging
 
-    from webapp.db import utcnow
-    from webapp.extensions import db
-    from webapp.users.services import create_user
-
     app = _delta_app(variant)  # "floor" and "seed" switch nothing off: the app signs the caller in
     if variant == "seed":  # once, before the counted runs
-        with app.app_context():
-            user = create_user(db.session, name="Instructions", email=EMAIL, password=PASSWORD)
-            user.email_verified = utcnow()
-            create_user(db.session, name="Other", email="other-" + EMAIL, password=PASSWORD)  # /users/2
-            db.session.commit()
-        return
+        return seed(app)
     logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # log lines cost, terminals vary
     answer = app.test_client().post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
     assert answer.status_code == 200, answer.data
     headers = {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
+    if os.environ.get("BENCH_ANONYMOUS"):
+        headers = {}
+    elif os.environ.get("BENCH_PAT") and variant != "floor":  # the floor keeps its JWT: the bar stays the same
+        answer = app.test_client().post("/api/v1/users/me/tokens", json={"name": "bench", "scopes": ["read"]},
+                                        headers=headers)
+        assert answer.status_code == 201, answer.data
+        headers = {"Authorization": f"Bearer {answer.get_json()['token']}"}
     graphql = path == "/graphql"
-    if variant == "floor":  # the stack floor serves `me` through both doors
+    query = os.environ.get("BENCH_GRAPHQL_QUERY", GRAPHQL_ME)
+    if variant == "floor" and lists_floor(path, query):  # the same document or path, from memory / Core
+        from bench.floor_lists import app
+    elif variant == "floor":  # the stack floor serves `me` through both doors
         from bench.floor_stack import app as floor
 
         app, path = floor, path if graphql else "/api/v1/users/me"
     client = app.test_client()
-    if graphql:  # POST the document of --query (the floor answers `{ me { id name } }`)
-        body = {"query": os.environ.get("BENCH_GRAPHQL_QUERY", GRAPHQL_ME)}
+    if graphql:  # POST the document of --query (the stack floor answers `{ me { id name } }`)
+        body = {"query": query}
         send = lambda: client.post(path, json=body, headers=headers)  # noqa: E731
     else:
         send = lambda: client.get(path, headers=headers)  # noqa: E731
@@ -115,6 +151,11 @@ def main() -> None:
                         help="Delta's path (the floor always serves me); /api/v1/users/2 is another user; "
                              "/graphql POSTs --query (the floor: its strawberry `me`)")
     parser.add_argument("--query", default=GRAPHQL_ME, help="the GraphQL document for --path /graphql")
+    parser.add_argument("--anonymous", action="store_true", help="send no token (public reads)")
+    parser.add_argument("--pat", action="store_true", help="Delta's requests send a personal access token "
+                                                           "(read scope) instead of an access token")
+    parser.add_argument("--replica-url", default="", help="a streaming replica of --database-url: adds the "
+                                                          "variants " + ", ".join(REPLICA_VARIANTS))
     parser.add_argument("--database-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/delta_bench"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
@@ -131,24 +172,32 @@ def main() -> None:
     work = ROOT / "bench" / "results" / "instructions"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    env = {**prepare(args.database_url, args.redis_url, work), "BENCH_GRAPHQL_QUERY": args.query}
+    env = {**prepare(args.database_url, args.redis_url, work), "BENCH_GRAPHQL_QUERY": args.query,
+           **({"BENCH_ANONYMOUS": "1"} if args.anonymous else {}), **({"BENCH_PAT": "1"} if args.pat else {})}
     subprocess.run([sys.executable, __file__, "--child", "seed", "0", ""], cwd=ROOT, env=env, check=True)
-    chosen = {"floor", "delta", *args.variants.split(",")}
-    unknown = chosen - set(VARIANTS)
+    known = {**VARIANTS, **(REPLICA_VARIANTS if args.replica_url else {})}
+    env["BENCH_REPLICA_URL"] = args.replica_url
+    chosen = {"floor", "delta", *args.variants.split(","), *(REPLICA_VARIANTS if args.replica_url else ())}
+    unknown = chosen - set(known)
     if unknown:
-        raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))} (known: {', '.join(VARIANTS)})")
-    variants = {name: label for name, label in VARIANTS.items() if name in chosen}
+        raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+    variants = {name: label for name, label in known.items() if name in chosen}
     jobs = [(variant, n) for variant in variants for n in (0, args.requests)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         totals = dict(zip(jobs, pool.map(lambda job: count(env, job[0], job[1], args.path), jobs)))
     per = {v: (totals[v, args.requests] - totals[v, 0]) / args.requests for v in variants}
     floor_path = "/graphql { me { id name } }" if args.path == "/graphql" else "/api/v1/users/me"
+    if lists_floor(args.path, args.query):
+        floor_path = "bench/floor_lists.py, the same request"
+        variants["floor"] = "the list floor (bench/floor_lists.py)"
     shown = f"/graphql {args.query}" if args.path == "/graphql" else args.path
     print(f"\ninstructions per request, {shown} (floor: {floor_path}); "
           f"ratio = floor ÷ variant; saved = Delta − variant")
     for variant, label in variants.items():
         print(f"{label:66} {per[variant] / 1e6:6.2f} M  ratio {per['floor'] / per[variant]:5.3f}  "
               f"saved {(per['delta'] - per[variant]) / 1e6:+5.2f} M")
+    for variant in variants.keys() & REPLICA_VARIANTS.keys():
+        print(f"{variant}: {(per[variant] / per['delta'] - 1) * 100:+.1f} % instructions vs Delta as shipped")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ mode (rate limits on with a high default, metrics and JSON request logs on) and 
 the very same gunicorn settings, all at once:
 - the stack floor (bench/floor_stack.py): an authenticated `me` on the same libraries with none
   of Delta's own per-request work, over REST (flask-smorest + marshmallow) and GraphQL (strawberry);
+- the list floors (bench/floor_lists.py, issue 22): strawberry answering the nested list and the
+  post list from objects in memory, and flask-smorest + marshmallow + one Core statement serving
+  the posts page, each against the same read of Delta (anonymous where the floor is);
 - the bare floors: a Flask view returning a small JSON body, a strawberry view answering `{ hello }`;
 - after the servers stop, argon2id verifications per second (what login can never beat).
 wrk drives each from a separate process on loopback, interleaved: in every round each target runs
@@ -238,13 +241,22 @@ def prepare(database_url: str, redis_url: str, work: Path) -> dict:
     return env
 
 
+NESTED = "{ users(limit: 20) { name profile { firstName } posts(limit: 5) { title author { name } } } }"
+POSTS = "{ posts(limit: 20) { title author { name } } }"
+POSTS_PAGE = "/api/v1/posts?page_size=20"
 FLOORS = {  # name → (module, path, wrk script, request body, sends the token)
     "stack REST": ("bench.floor_stack:app", "/api/v1/users/me", "get.lua", None, True),
     "stack GraphQL": ("bench.floor_stack:app", "/graphql", "post.lua", json.dumps({"query": "{ me { id name } }"}), True),
+    "REST posts page": ("bench.floor_lists:app", POSTS_PAGE, "get.lua", None, False),
+    "strawberry nested list": ("bench.floor_lists:app", "/graphql", "post.lua", json.dumps({"query": NESTED}), False),
+    "strawberry posts(20)": ("bench.floor_lists:app", "/graphql", "post.lua", json.dumps({"query": POSTS}), False),
     "Flask JSON": ("bench.floor_flask:app", "/floor", "get.lua", None, False),
     "strawberry { hello }": ("bench.floor_strawberry:app", "/graphql", "post.lua", json.dumps({"query": "{ hello }"}), False),
 }
-FLOOR_OF = {"rest": ("stack REST", "Flask JSON"), "graphql": ("stack GraphQL", "strawberry { hello }")}
+FLOOR_OF = {"rest": ("stack REST", "Flask JSON"), "graphql": ("stack GraphQL", "strawberry { hello }"),
+            "rest-list": ("REST posts page", "Flask JSON"), "nested": ("strawberry nested list", "strawberry { hello }"),
+            "graphql-list": ("strawberry posts(20)", "strawberry { hello }")}
+ANONYMOUS = {"login", "rest-list", "graphql-list"}  # kinds whose requests send no token
 
 
 def main() -> None:
@@ -275,13 +287,6 @@ def main() -> None:
                                        text=True).stdout.strip().splitlines()[-1])
     user_ids, post_ids = seeded["user_ids"], seeded["post_ids"]
 
-    servers = {"app": Server("wsgi:app", env, work / "app.log")}
-    for module in dict.fromkeys(module for module, *_ in FLOORS.values()):
-        servers[module] = Server(module, env, work / f"floor-{module.split(':')[0].split('.')[-1]}.log")
-    app = servers["app"]
-    status, tokens = http("POST", f"{app.url}/api/v1/auth/login", {"email": "bench0@example.com", "password": PASSWORD})
-    assert status == 200, tokens
-    token = tokens["access_token"]
     other = user_ids[len(user_ids) // 2]
     post = post_ids[len(post_ids) // 2] if post_ids else None
     gql = lambda query: json.dumps({"query": query})  # noqa: E731
@@ -291,12 +296,30 @@ def main() -> None:
         ("GET /api/v1/posts?page=1&page_size=20", "rest", "/api/v1/posts?page=1&page_size=20", "get.lua", None),
         ("GET /api/v1/posts/{id}", "rest", f"/api/v1/posts/{post}", "get.lua", None),
         ("GraphQL { me { id name } }", "graphql", "/graphql", "post.lua", gql("{ me { id name } }")),
-        ("GraphQL users(20){profile, posts(5){author}}", "graphql", "/graphql", "post.lua",
-         gql("{ users(limit: 20) { name profile { firstName } posts(limit: 5) { title author { name } } } }")),
+        ("GraphQL users(20){profile, posts(5){author}}", "nested", "/graphql", "post.lua", gql(NESTED)),
+        ("GraphQL posts(20){title, author} anonymous", "graphql-list", "/graphql", "post.lua", gql(POSTS)),
+        (f"GET {POSTS_PAGE} anonymous", "rest-list", POSTS_PAGE, "get.lua", None),
         ("POST /api/v1/auth/login", "login", "/api/v1/auth/login", "post.lua",
          json.dumps({"email": "bench1@example.com", "password": PASSWORD})),
     ]
     targets = [t for t in targets if args.only.lower() in t[0].lower()]
+    needed = {name for _, kind, *_ in targets for name in FLOOR_OF.get(kind, ())}  # --only: their floors alone
+    floors_run = {name: floor for name, floor in FLOORS.items() if name in needed}
+
+    servers = {"app": Server("wsgi:app", env, work / "app.log")}
+    for module in dict.fromkeys(module for module, *_ in floors_run.values()):
+        servers[module] = Server(module, env, work / f"floor-{module.split(':')[0].split('.')[-1]}.log")
+    app = servers["app"]
+    status, tokens = http("POST", f"{app.url}/api/v1/auth/login", {"email": "bench0@example.com", "password": PASSWORD})
+    assert status == 200, tokens
+    token = tokens["access_token"]
+    for name, kind, path, script, body in targets:  # a list floor must answer what Delta answers
+        floor = FLOORS[FLOOR_OF[kind][0]] if kind in ("nested", "graphql-list", "rest-list") else None
+        if floor is not None:
+            asked = [http("POST" if body else "GET", server.url + path, json.loads(body) if body else None,
+                          token if kind == "nested" and server is app else None)
+                     for server in (app, servers[floor[0]])]
+            assert asked[0] == asked[1] and asked[0][0] == 200, f"{name}: Delta and its floor differ: {asked}"
 
     def drive(server: Server, path: str, script: str, body: str | None, auth: bool, seconds: int) -> dict:
         cpu = server.cpu_seconds()
@@ -305,13 +328,13 @@ def main() -> None:
         run["cpu_ms"] = round((server.cpu_seconds() - cpu) * 1000 / max(run["requests"], 1), 3)
         return run
 
-    floor_runs = {name: [] for name in FLOORS}
+    floor_runs = {name: [] for name in floors_run}
     target_runs = {name: [] for name, *_ in targets}
     print("  warming up every server and target ...", flush=True)
-    for name, (module, path, script, body, auth) in FLOORS.items():
+    for name, (module, path, script, body, auth) in floors_run.items():
         drive(servers[module], path, script, body, auth, args.warmup)
     for name, kind, path, script, body in targets:
-        drive(app, path, script, body, kind != "login", args.warmup)
+        drive(app, path, script, body, kind not in ANONYMOUS, args.warmup)
     # Interleaved: in each round every target runs between two runs of its floor, and its ratio is
     # taken against their mean, so a noisy neighbour slows both sides of a ratio alike.
     def measure_floor(name: str) -> dict:
@@ -323,12 +346,12 @@ def main() -> None:
 
     bracket = {name: [] for name, *_ in targets}
     for round_ in range(1, args.rounds + 1):
-        for floor_name in FLOORS:
+        for floor_name in floors_run:
             before = measure_floor(floor_name)
             for name, kind, tpath, tscript, tbody in targets:
                 if FLOOR_OF.get(kind, ("",))[0] == floor_name:
                     print(f"  round {round_}: {name} ...", flush=True)
-                    target_runs[name].append(drive(app, tpath, tscript, tbody, True, args.seconds))
+                    target_runs[name].append(drive(app, tpath, tscript, tbody, kind not in ANONYMOUS, args.seconds))
                     after = measure_floor(floor_name)
                     bracket[name].append({key: (before[key] + after[key]) / 2 for key in ("rps", "cpu_ms")})
                     before = after
@@ -341,8 +364,9 @@ def main() -> None:
     for server in servers.values():
         server.stop()
     workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, multiprocessing.cpu_count()))
-    print("  floor: argon2id verify ...", flush=True)
-    argon2 = hash_floor(workers, max(3, args.seconds))
+    if any(kind == "login" for _, kind, *_ in targets):
+        print("  floor: argon2id verify ...", flush=True)
+        argon2 = hash_floor(workers, max(3, args.seconds))
 
     def summary(runs: list[dict]) -> dict:
         best = max(runs, key=lambda r: r["rps"])
@@ -350,7 +374,8 @@ def main() -> None:
                 "cpu_ms": round(statistics.median(r["cpu_ms"] for r in runs), 3)}
 
     floors = {name: summary(runs) for name, runs in floor_runs.items()}
-    floors["argon2id verify"] = {"rps": argon2}
+    if any(kind == "login" for _, kind, *_ in targets):
+        floors["argon2id verify"] = {"rps": argon2}
     results = {}
     for name, kind, *_ in targets:
         runs = target_runs[name]

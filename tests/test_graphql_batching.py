@@ -77,3 +77,63 @@ def test_post_lists_load_authors_in_one_statement(app, client, make_user, token)
         assert not body.get("errors"), body
         counts.append(len(statements))
     assert counts[0] == counts[1] <= 6, counts
+
+
+NESTED = "{ users(limit: 20) { name profile { firstName } posts(limit: 5) { title author { name } } } }"
+POSTS = "{ posts(limit: 20) { title author { name } } }"
+
+
+def graphql(client, query, tok=None):
+    headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+    body = client.post("/graphql", json={"query": query}, headers=headers).get_json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+def rest(client, path, tok=None):
+    headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+    response = client.get(f"/api/v1{path}", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_the_bench_documents_answer_what_rest_answers(app, client, make_user, token):
+    """`make bench`'s two GraphQL lists, answered from rows and snapshots, say what REST says:
+    the same users, profiles, newest posts (drafts for their author only) and authors."""
+    records = seed(app, make_user, users=4, posts_each=7)
+    tok = token(records[1])
+    expected = [{"name": user["name"], "profile": {"firstName": user["profile"]["first_name"]},
+                 "posts": [{"title": post["title"], "author": {"name": post["author"]["name"]}}
+                           for post in rest(client, f"/users/{user['id']}/posts?page_size=5", tok)]}
+                for user in rest(client, "/users?page_size=20", tok)]
+    assert graphql(client, NESTED, tok)["users"] == expected
+    mine = expected[1]["posts"]
+    assert len(mine) == 5 and len(expected[0]["posts"]) == 4  # own drafts listed, another's not
+    anonymous = [{"title": post["title"], "author": {"name": post["author"]["name"]}}
+                 for post in rest(client, "/posts?page_size=20")]
+    assert graphql(client, POSTS)["posts"] == anonymous and len(anonymous) == 16  # published: 4 each
+
+
+def test_an_author_seen_twice_shows_each_viewer_what_they_may_see(app, client, make_user, token):
+    """Each user becomes a GraphQL User once per request (as a list item and as every post's
+    author): the private fields follow the viewer, never the first use."""
+    records = seed(app, make_user, users=3, posts_each=2)
+    admin = make_user(role="admin")
+    query = "{ users(limit: 10) { id email posts(limit: 2) { author { id email } } } }"
+    for viewer, sees in ((records[0], {records[0].id}), (admin, {r.id for r in records} | {admin.id})):
+        for user in graphql(client, query, token(viewer))["users"]:
+            shown = user["id"] in sees
+            assert (user["email"] is not None) is shown
+            assert all((post["author"]["email"] is not None) is shown for post in user["posts"])
+
+
+def test_post_lists_with_authors_cost_two_statements_whatever_their_size(app, client, make_user):
+    seed(app, make_user, users=10, posts_each=6)  # 40 published posts
+    graphql(client, POSTS)  # warm-up
+    counts = []
+    for limit in (2, 30):
+        with counted(app) as statements:
+            answer = graphql(client, "{ posts(limit: %d) { title author { name } } }" % limit)
+        assert len(answer["posts"]) == limit
+        counts.append(len(statements))
+    assert counts[0] == counts[1] <= 2, counts

@@ -9,11 +9,10 @@ from strawberry.types import Info
 
 from webapp.extensions import db
 from webapp.graphql.common import PartialInput
-from webapp.graphql.users import User
+from webapp.graphql.users import User, posts_of, shown
 from webapp.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SKIP, clamp
 from webapp.pagination import skip as checked_skip
 from webapp.posts import services as posts
-from webapp.users import services as users
 
 
 @strawberry.type
@@ -33,8 +32,16 @@ class Post:
 
     @strawberry.field
     def author(self, info: Info) -> User:
-        author = info.context.loaders.user(self.author_id)
-        return User.from_view(users.user_view(info.context.viewer, author))
+        return author_of(self, info)
+
+
+def author_of(post, info) -> User:
+    """`Post.author`, loaded for every post of the answer at once (webapp/graphql/loaders.py)."""
+    return shown(info.context, info.context.loaders.user(post.author_id))
+
+
+# Fields a list repeats per item, which graphql-core calls without strawberry's per-call wrapper.
+DIRECT_RESOLVERS = {("Post", "author"): author_of, ("User", "posts"): posts_of}
 
 
 @strawberry.input
@@ -65,10 +72,10 @@ class PostQuery:
     def posts(self, info: Info, skip: int = 0, limit: int = DEFAULT_PAGE_SIZE,
               author_id: Optional[int] = None) -> list[Post]:
         offset = checked_skip(skip, bound=MAX_SKIP)
-        page = posts.list_posts(db.session, info.context.viewer_or_none(), offset=offset, limit=clamp(limit),
-                                author_id=author_id, count=False)
-        info.context.loaders.saw_posts(page.items)
-        return [Post.from_model(post) for post in page.items]
+        rows = posts.post_rows(db.session, info.context.viewer_or_none(), offset=offset, limit=clamp(limit),
+                               author_id=author_id)
+        info.context.loaders.saw_posts(rows)
+        return rows  # the type's fields are the row's columns
 
 
 @strawberry.type

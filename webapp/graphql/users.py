@@ -40,12 +40,26 @@ class User:
     @strawberry.field(description="Newest first; drafts only for their author and admins; "
                                   f"limit capped at {MAX_PAGE_SIZE}.")
     def posts(self, info: Info, limit: int = DEFAULT_PAGE_SIZE) -> list[PostType]:
-        """Batched over every user of the parent list (webapp/graphql/loaders.py)."""
-        return info.context.loaders.posts_of(self.id, clamp(limit))
+        return posts_of(self, info, limit)
 
     @classmethod
     def from_view(cls, view: dict) -> "User":
         return cls(**{**view, "role": Role(view["role"]), "profile": Profile.from_view(view["profile"])})
+
+
+def posts_of(user, info, limit: int = DEFAULT_PAGE_SIZE) -> list:
+    """`User.posts`, batched over every user of the parent list (webapp/graphql/loaders.py);
+    graphql-core calls it directly (schema.py, webapp/compat/strawberry.py)."""
+    return info.context.loaders.posts_of(user.id, clamp(limit))
+
+
+def shown(context, user) -> User:
+    """`user` as this request's viewer may see it, built once per request: a list of posts names
+    the same few authors many times, often users the same answer lists already."""
+    built = context.loaders.shown.get(user.id)
+    if built is None:
+        built = context.loaders.shown[user.id] = User.from_view(users.user_view(context.viewer, user))
+    return built
 
 
 @strawberry.input
@@ -78,16 +92,16 @@ class UserQuery:
     @strawberry.field(description=f"Users in id order; limit is capped at {MAX_PAGE_SIZE}.")
     def users(self, info: Info, skip: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[User]:
         viewer = info.context.require_viewer()
-        page = users.list_users(db.session, viewer, offset=checked_skip(skip), limit=clamp(limit))
-        info.context.loaders.saw_users(page.items)
-        return [User.from_view(users.user_view(viewer, user)) for user in page.items]
+        cards = users.user_cards(db.session, viewer, offset=checked_skip(skip), limit=clamp(limit))
+        info.context.loaders.saw_users(cards)
+        return [shown(info.context, card) for card in cards]
 
     @strawberry.field(description=f"Search by name (admins: also email prefix); limit is capped at {MAX_PAGE_SIZE}.")
     def search_users(self, info: Info, query: str, limit: int = DEFAULT_PAGE_SIZE) -> list[User]:
         viewer = info.context.require_viewer()
-        page = users.list_users(db.session, viewer, q=query, offset=0, limit=clamp(limit))
-        info.context.loaders.saw_users(page.items)
-        return [User.from_view(users.user_view(viewer, user)) for user in page.items]
+        cards = users.user_cards(db.session, viewer, q=query, offset=0, limit=clamp(limit))
+        info.context.loaders.saw_users(cards)
+        return [shown(info.context, card) for card in cards]
 
 
 @strawberry.type

@@ -1,10 +1,11 @@
 """Users: sign-up, reads with visibility, updates with permission checks, deletion."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -111,7 +112,7 @@ def users_query(viewer: User, *, q: str | None = None, sort: str = "id") -> Sele
         q = validation.text(q, max_len=100).strip()
         pattern = f"%{escape_like(q.lower())}%"
         clause = func.lower(User.name).like(pattern, escape="\\")
-        if can(viewer, Permission.MANAGE_USERS):
+        if can(viewer, Permission.VIEW_PRIVATE):  # no user named: may the viewer see everyone's email?
             clause = or_(clause, User.email.like(f"{escape_like(q.lower())}%", escape="\\"))
         stmt = stmt.where(clause)
     key = sort.lstrip("-")
@@ -131,6 +132,46 @@ def list_users(session: Session, viewer: User | None, *, q=None, sort="id", offs
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     items = list(session.scalars(stmt.offset(offset).limit(limit)).unique())
     return Page(items=items, total=total)
+
+
+def user_cards(session: Session, viewer: User | None, *, q=None, sort="id", offset=0,
+               limit=DEFAULT_PAGE_SIZE) -> list[SimpleNamespace]:
+    """A page of the directory as read-only snapshots, without a total: what GraphQL lists read."""
+    require(viewer, Permission.VIEW_USERS)
+    if q:
+        return _cards(session, _as_cards(users_query(viewer, q=q, sort=sort)).offset(offset).limit(limit))
+    return _cards(session, _directory(sort), {"offset": offset, "limit": limit})
+
+
+def cards_by_id(session: Session, user_ids) -> dict[int, SimpleNamespace]:
+    """Snapshots of these users, as `user_card` makes them (posts' authors: read with the post)."""
+    return {card.id: card for card in _cards(session, _BY_ID, {"ids": sorted(user_ids)})}
+
+
+_CARD_COLUMNS = (*(User.__table__.c[name] for name in USER_COLUMNS),
+                 *(Profile.__table__.c[name].label(f"profile_{name}") for name in PROFILE_COLUMNS))
+
+
+def _as_cards(stmt: Select) -> Select:
+    """`stmt`'s users with their profiles, as plain rows of both: no ORM instance, identity map
+    or change tracking per row, which a read never needs."""
+    return stmt.with_only_columns(*_CARD_COLUMNS).select_from(User.__table__.outerjoin(Profile.__table__))
+
+
+@functools.cache
+def _directory(sort: str) -> Select:
+    """A page of the unfiltered directory in `sort` order, built once per sort (offset and limit bound)."""
+    return _as_cards(users_query(None, sort=sort)).offset(bindparam("offset")).limit(bindparam("limit"))
+
+
+_BY_ID = _as_cards(select(User).where(User.id.in_(bindparam("ids", expanding=True))))
+
+
+def _cards(session: Session, stmt: Select, params: dict | None = None) -> list[SimpleNamespace]:
+    split = len(USER_COLUMNS)
+    return [SimpleNamespace(**dict(zip(USER_COLUMNS, row[:split])), profile=SimpleNamespace(
+        **dict(zip(PROFILE_COLUMNS, row[split:]))) if row[split] is not None else None)
+        for row in session.execute(stmt, params)]
 
 
 def _admin_count(session: Session) -> int:
