@@ -7,6 +7,8 @@ same status. Bodies and GET variables are decoded by `webapp.jsonio.strict_loads
 REST door refuses (lone surrogates, deep nesting, huge integers) is refused here the same way.
 A document longer than MAX_DOCUMENT_CHARS is refused unparsed: comments and whitespace are not
 tokens, so the token limit alone let a 5 MB comment through, parsed (0.6 s) and cached per text.
+A subscription is refused (400, BAD_USER_INPUT) with where to run it: the realtime process's
+WebSocket (webapp/realtime), which GraphiQL's page is pointed at too.
 """
 from __future__ import annotations
 
@@ -14,12 +16,17 @@ import json
 
 from cross_web import FlaskHTTPRequestAdapter, HTTPException
 from flask import Request, Response, current_app, render_template, request as current_request
+from strawberry.exceptions import MissingQueryError
 from strawberry.flask.views import GraphQLView
 from strawberry.http import GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from webapp.graphql.context import Context, build_context
 from webapp.graphql.cost import MAX_DOCUMENT_CHARS
 from webapp.jsonio import JSONInputError, strict_loads
+from webapp.realtime.urls import streaming_url, websocket_url
+from webapp.security import PAGE_CSP
 
 CODES = {404: "NOT_FOUND"}  # any other refusal is the request's mistake
 ALLOWED = "GET, POST, OPTIONS"
@@ -39,7 +46,32 @@ class DeltaGraphQLView(GraphQLView):
         return build_context(request)
 
     def render_graphql_ide(self, request: Request) -> Response:
-        return Response(render_template("graphiql.html"), content_type="text/html; charset=utf-8")
+        """GraphiQL, its subscriptions sent to the realtime process (the page's CSP lets it connect there)."""
+        socket = websocket_url(streaming_url(current_app.config, request.host))
+        response = Response(render_template("graphiql.html", subscription_url=socket),
+                            content_type="text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = PAGE_CSP.replace(
+            "connect-src 'self'", f"connect-src 'self' {socket.rsplit('/', 1)[0]}")
+        return response
+
+    def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
+        """strawberry's, without subscriptions: those are refused with the address that runs them."""
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            return self.schema.execute_sync(
+                request_data.query, root_value=root_value, variable_values=request_data.variables,
+                context_value=context, operation_name=request_data.operation_name,
+                allowed_operation_types=allowed, operation_extensions=request_data.extensions)
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type != OperationType.SUBSCRIPTION:
+                raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from None
+            url = websocket_url(streaming_url(current_app.config, request.host))
+            raise HTTPException(400, f"Subscriptions run over WebSocket (graphql-transport-ws) at {url}, "
+                                     "the streaming_url of GET /api/v1/meta.") from None
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise HTTPException(400, "No GraphQL query found in the request") from None
 
     def decode_json(self, data: str | bytes) -> object:
         try:

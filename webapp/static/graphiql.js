@@ -1,7 +1,13 @@
-// GraphiQL against this server's /graphql; paste "Bearer <token>" in the Headers tab to authenticate.
+// GraphiQL against this server's /graphql; paste {"Authorization": "Bearer <token>"} in the Headers tab
+// to authenticate. Subscriptions go to the realtime process's WebSocket (graphql-transport-ws, the
+// graphql-ws client bundled in graphiql.min.js); the Headers are its connection_init payload.
 (function () {
-  var fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
-  var root = ReactDOM.createRoot(document.getElementById("graphiql"));
+  var element = document.getElementById("graphiql");
+  var fetcher = GraphiQL.createFetcher({
+    url: window.location.pathname,
+    subscriptionUrl: element.getAttribute("data-subscription-url") || undefined,
+  });
+  var root = ReactDOM.createRoot(element);
   root.render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,
