@@ -270,3 +270,96 @@ def test_the_caller_is_built_through_the_override(client, make_user, token, monk
     response = client.get("/api/v1/users/me", headers=headers)
     assert response.status_code == 200 and response.get_json()["name"] == "Caller"
     assert User in [args[0] for args in calls]
+
+
+# --- strawberry -------------------------------------------------------------------------------------
+
+def test_strawberry_still_keeps_the_graphql_core_schema_it_executes(app):
+    from graphql import GraphQLField, GraphQLSchema
+
+    from webapp.graphql.posts import DIRECT_RESOLVERS
+
+    schema = app.extensions["delta_graphql_schema"]
+    assert isinstance(schema._schema, GraphQLSchema) and "resolve" in params(GraphQLField.__init__)
+    for (type_name, field_name), resolve in DIRECT_RESOLVERS.items():
+        assert schema._schema.type_map[type_name].fields[field_name].resolve is resolve
+
+
+def test_list_fields_skip_strawberrys_wrapper_and_answer_the_same(app, client, make_user, token, monkeypatch):
+    """graphql-core calls `Post.author` and `User.posts` itself: strawberry's per-call wrapper
+    (StrawberryField.get_result) never runs for them, and the answer names the right authors."""
+    from strawberry.types.field import StrawberryField
+
+    from webapp.posts.services import create_post
+
+    record = make_user(name="Author")
+    with app.app_context():
+        create_post(db.session, db.session.get(User, record.id), title="Hello", published=True)
+        db.session.remove()
+    fields = []
+    original = StrawberryField.get_result
+    monkeypatch.setattr(StrawberryField, "get_result",
+                        lambda self, *args, **kwargs: fields.append(self.python_name) or original(self, *args, **kwargs))
+    query = "{ users(limit: 5) { name posts(limit: 5) { title author { name } } } }"
+    body = client.post("/graphql", json={"query": query}, headers=bearer(token(record))).get_json()
+    assert body == {"data": {"users": [{"name": "Author", "posts": [{"title": "Hello", "author": {"name": "Author"}}]}]}}
+    assert "users" in fields and "posts" not in fields and "author" not in fields
+
+
+def test_graphql_core_still_executes_each_subscription_event_through_the_executor_strawberry_is_given():
+    from graphql.execution import execute_subscription_event, map_source_to_response_event
+    from graphql.execution.executor import Executor
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    from webapp.compat.strawberry import SharedResults
+
+    assert issubclass(SharedResults, StrawberryGraphQLCoreExecutionContext) and issubclass(SharedResults, Executor)
+    assert params(Executor.build_per_event_executor) == ["self", "payload"]
+    assert params(Executor.execute_operation) == ["self", "serially"]
+    assert "executor.execute_operation(" in inspect.getsource(execute_subscription_event)
+    assert "build_per_event_executor" in inspect.getsource(map_source_to_response_event)
+
+
+def test_a_public_post_is_executed_once_per_document_for_all_its_subscribers(app, monkeypatch):
+    """Four subscribers of one event, three documents: three executions, and each subscriber gets
+    what its own document asks (its authorId filter applied before anything is shared)."""
+    import asyncio
+    from copy import copy
+
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    from webapp.compat.strawberry import SharedResults
+    from webapp.events.sources import Event
+
+    shared = copy(app.extensions["delta_graphql_schema"])
+    shared.execution_context_class = SharedResults
+    executed = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_operation
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation",
+                        lambda self, serially=None: executed.append(1) or original(self, serially))
+    data = {"id": 7, "title": "Shared", "content": "", "published": True, "author_id": 3,
+            "created_at": "2026-01-01T00:00:00+00:00", "updated_at": "2026-01-01T00:00:00+00:00"}
+    event = Event(id="1-0", topic="posts", type="post.published", data=data)
+
+    class Context:
+        def events(self, topic, after=None):
+            async def one():
+                yield event
+            return one()
+
+    async def first(query, variables=None):
+        results = await shared.subscribe(query, variable_values=variables, context_value=Context())
+        async for result in results:
+            await results.aclose()
+            return result.data
+
+    async def subscribers():
+        return [await first("subscription { postPublished { id title } }"),
+                await first("subscription { postPublished { id title } }"),
+                await first("subscription { postPublished { title } }"),
+                await first("subscription($a: Int) { postPublished(authorId: $a) { id } }", {"a": 3})]
+
+    assert asyncio.run(subscribers()) == [
+        {"postPublished": {"id": 7, "title": "Shared"}}, {"postPublished": {"id": 7, "title": "Shared"}},
+        {"postPublished": {"title": "Shared"}}, {"postPublished": {"id": 7}}]
+    assert len(executed) == 3

@@ -143,3 +143,148 @@ def test_the_package_builds_without_setuptools_warnings_and_ships_its_templates(
     assert "webapp/templates/account_link.html" in names and "webapp/static/favicon.ico" in names
     makefile = (ROOT / "Makefile").read_text()
     assert "==> installing into" in makefile  # the first `make run` says what it is doing
+
+
+# --- realtime and the one-origin proxy (issue 19) ----------------------------------------------
+
+PROXY_CONF = DEPLOY / "proxy" / "default.conf"
+
+
+def test_compose_runs_realtime_behind_one_proxy_origin():
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    realtime, proxy = services["realtime"], services["proxy"]
+    assert realtime["command"] == ["realtime"] and "8001" in " ".join(realtime["healthcheck"]["test"])
+    assert realtime["environment"]["APP_ENV"] == "production"
+    assert realtime["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    # one public port, the proxy's; web and realtime are reached only through it
+    assert [port.split(":")[-1] for port in proxy["ports"]] == ["8080"]
+    assert "ports" not in services["web"] and "ports" not in realtime
+    assert "./proxy/default.conf:/etc/nginx/conf.d/default.conf:ro" in proxy["volumes"]
+    assert set(proxy["depends_on"]) == {"web", "realtime"}
+    assert all(step["condition"] == "service_healthy" for step in proxy["depends_on"].values())
+    for name in ("web", "realtime"):  # client addresses come from the proxy's one hop
+        env = services[name]["environment"]
+        assert env["TRUSTED_PROXIES"] == "1" and env["FORWARDED_ALLOW_IPS"] == "*"
+        assert env["REALTIME_PUBLIC_URL"].startswith("${PUBLIC_URL:-http")  # clients stream from the origin
+    entrypoint = (DEPLOY / "entrypoint.sh").read_text()
+    assert re.search(r"^  realtime\)\n    exec uvicorn webapp\.realtime\.asgi:app .*--proxy-headers", entrypoint, re.M)
+
+
+def test_the_proxy_routes_upgrades_and_the_event_stream_to_realtime_unbuffered():
+    conf = PROXY_CONF.read_text()
+    blocks = dict(re.findall(r"location ([^{]+?) \{(.*?)\n    \}", conf, re.S))
+    assert re.search(r'if \(\$http_upgrade ~\* "\^websocket\$"\) \{\s+rewrite \^ /_realtime/graphql last;',
+                     blocks["= /graphql"])
+    assert "proxy_pass http://web;" in blocks["= /graphql"]  # queries and mutations stay on web
+    for name in ("= /_realtime/graphql", "= /api/v1/events"):
+        block = blocks[name]
+        assert "proxy_pass http://realtime;" in block and "proxy_buffering off;" in block
+        assert "proxy_read_timeout 1h;" in block
+    assert "proxy_pass http://web;" in blocks["/"]
+    assert re.search(r"upstream web \{\s+server web:8000;", conf)
+    assert re.search(r"upstream realtime \{\s+server realtime:8001;", conf)
+
+
+def _nginx_conf(folder: Path, listen: int, web: str, realtime: str) -> Path:
+    """The shipped server block, pointed at local upstreams, inside a minimal nginx.conf."""
+    site = PROXY_CONF.read_text().replace("server web:8000;", f"server {web};").replace(
+        "server realtime:8001;", f"server {realtime};").replace("listen 8080;", f"listen 127.0.0.1:{listen};")
+    (folder / "site.conf").write_text(site)
+    temp = "\n".join(f"  {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                           "uwsgi", "scgi"))
+    main = folder / "nginx.conf"
+    main.write_text(f"{'user root;' if os.geteuid() == 0 else ''}\ndaemon off;\npid {folder / 'nginx.pid'};\n"
+                    f"error_log {folder / 'error.log'};\nevents {{ worker_connections 256; }}\n"
+                    f"http {{\n  access_log off;\n{temp}\n  include {folder / 'site.conf'};\n}}\n")
+    return main
+
+
+def _nginx() -> str:
+    import shutil
+
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("nginx is not installed (apt-get install nginx-light): the proxy test must run in CI")
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    return found
+
+
+def test_nginx_accepts_the_shipped_proxy_config(tmp_path):
+    main = _nginx_conf(tmp_path, _free_port(), "127.0.0.1:18000", "127.0.0.1:18001")
+    result = subprocess.run([_nginx(), "-t", "-c", str(main), "-p", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def proxied(app, tmp_path):
+    """gunicorn and the realtime process on the tests' database, behind nginx with the shipped config."""
+    from tests.servers import Gunicorn, Realtime, kill_group
+
+    listen = _free_port()
+    origin = f"http://127.0.0.1:{listen}"
+    env = {"DATABASE_URL": app.config["DATABASE_URL"], "REALTIME_PUBLIC_URL": origin, "TRUSTED_PROXIES": 1,
+           "FORWARDED_ALLOW_IPS": "127.0.0.1"}
+    web, realtime = Gunicorn(tmp_path / "web", **env), Realtime(tmp_path / "realtime", **env)
+    main = _nginx_conf(tmp_path, listen, f"127.0.0.1:{web.port}", f"127.0.0.1:{realtime.port}")
+    nginx = None
+    try:
+        web.start(), realtime.start()
+        web.wait_ready(), realtime.wait_ready()
+        nginx = subprocess.Popen([_nginx(), "-c", str(main), "-p", str(tmp_path)], start_new_session=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                _get(f"{origin}/health")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield origin, realtime
+    finally:
+        if nginx is not None:
+            kill_group(nginx)
+        realtime.stop()
+        web.stop()
+
+
+def test_one_origin_serves_the_api_subscriptions_and_event_streams(proxied, make_user):
+    import requests
+
+    from tests.realtime_clients import SSEReader, WebSocketSubscription
+
+    origin, realtime = proxied
+    meta = requests.get(f"{origin}/api/v1/meta", timeout=5).json()
+    assert meta == {"api_version": "v1", "streaming_url": origin}  # clients stream from the same origin
+    user = make_user()
+    access = requests.post(f"{origin}/api/v1/auth/login", json={"email": user.email, "password": user.password},
+                           timeout=5).json()["access_token"]
+    socket = WebSocketSubscription(f"ws://{origin.removeprefix('http://')}/graphql",
+                                   "subscription { postPublished { title } }")
+    stream = SSEReader(origin, "posts")
+    try:
+        titles = lambda s: [item["title"] for item in s.items()]  # noqa: E731
+        for n in range(40):  # graphql-transport-ws does not acknowledge a subscribe: publish until one arrives
+            created = requests.post(f"{origin}/graphql", headers={"Authorization": f"Bearer {access}"}, timeout=5,
+                                    json={"query": "mutation($t: String!) { createPost(input: {title: $t, "
+                                                   "published: true}) { title } }", "variables": {"t": f"via {n}"}})
+            assert created.json()["data"]["createPost"]["title"] == f"via {n}", created.text  # web answered
+            time.sleep(0.25)
+            if titles(socket) and titles(stream):
+                break
+        assert titles(socket) and titles(stream), (socket.failure, stream.failure)
+        assert stream.response.headers["Content-Type"].startswith("text/event-stream")
+    finally:
+        socket.close()
+        stream.close()
+
+    too_large = requests.post(f"{origin}/api/v1/posts", data=b"x" * (9 * 1024 * 1024), timeout=10,
+                              headers={"Authorization": f"Bearer {access}", "Content-Type": "application/json"})
+    assert too_large.status_code == 413 and too_large.json()["code"] == 413  # nginx's own, in the error shape
+    realtime.stop()
+    gone = requests.get(f"{origin}/api/v1/events", params={"topic": "posts"}, timeout=10)
+    assert gone.status_code == 503 and gone.json() == {
+        "code": 503, "status": "Service Unavailable", "message": "The service is restarting; try again shortly."}
+    assert gone.headers["Retry-After"] == "5"
+    assert requests.get(f"{origin}/health", timeout=5).status_code == 200  # web is still served
