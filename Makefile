@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install lock run test migrate worker beat fuzz bench bench-instructions bench-scale clean schema sdk
+.PHONY: install lock run test migrate worker beat fuzz bench bench-instructions bench-scale bench-realtime bench-replicas realtime clean schema sdk
 
 $(STAMP): setup.cfg pyproject.toml requirements.lock package.json package-lock.json
 	@echo "==> installing into $(VENV) from requirements.lock (first time: about a minute)"
@@ -29,8 +29,13 @@ lock: $(STAMP)  ## re-resolve requirements.lock from setup.cfg (then `make insta
 migrate: $(STAMP)  ## apply database migrations to the configured database
 	$(FLASK) db upgrade
 
-run: migrate  ## serve the API with gunicorn on http://$(HOST):$(PORT)
-	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+REALTIME_PORT ?= 8001
+
+run: migrate  ## serve the API (gunicorn, http://$(HOST):$(PORT)) and the realtime process ($(REALTIME_PORT)); Ctrl-C stops both
+	HOST=$(HOST) PORT=$(PORT) REALTIME_PORT=$(REALTIME_PORT) $(BIN)/python deploy/run.py
+
+realtime: migrate  ## serve subscriptions (WebSocket) and SSE with uvicorn on http://$(HOST):$(REALTIME_PORT)
+	$(BIN)/uvicorn webapp.realtime.asgi:app --host $(HOST) --port $(REALTIME_PORT) --no-access-log
 
 test: $(STAMP)  ## the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -65,3 +70,11 @@ fuzz: $(STAMP)  ## schemathesis against a live gunicorn: REST (all checks, all m
 bench-scale: $(STAMP)  ## post reads at 1,000 and 1,000,000 posts (bulk-seeded PostgreSQL + Redis db 9): ratios
 	command -v wrk >/dev/null || (sudo apt-get install -y wrk || apt-get install -y wrk)
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/scale.py
+
+bench-realtime: $(STAMP)  ## one realtime process, SUBSCRIBERS (1000) WebSocket+SSE clients: latency from commit, KiB/connection, CPU/event, saturation
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/realtime.py --subscribers $(or $(SUBSCRIBERS),1000)
+
+bench-replicas: $(STAMP)  ## read req/s and the primary's share of SELECTs with 0, 1, 2 streaming replicas (throw-away clusters), then the routing's instructions
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/replicas.py

@@ -253,7 +253,7 @@ FLOORS = {  # name → (module, path, wrk script, request body, sends the token)
     "Flask JSON": ("bench.floor_flask:app", "/floor", "get.lua", None, False),
     "strawberry { hello }": ("bench.floor_strawberry:app", "/graphql", "post.lua", json.dumps({"query": "{ hello }"}), False),
 }
-FLOOR_OF = {"rest": ("stack REST", "Flask JSON"), "graphql": ("stack GraphQL", "strawberry { hello }"),
+FLOOR_OF = {"rest": ("stack REST", "Flask JSON"), "rest-pat": ("stack REST", "Flask JSON"), "graphql": ("stack GraphQL", "strawberry { hello }"),
             "rest-list": ("REST posts page", "Flask JSON"), "nested": ("strawberry nested list", "strawberry { hello }"),
             "graphql-list": ("strawberry posts(20)", "strawberry { hello }")}
 ANONYMOUS = {"login", "rest-list", "graphql-list"}  # kinds whose requests send no token
@@ -292,6 +292,7 @@ def main() -> None:
     gql = lambda query: json.dumps({"query": query})  # noqa: E731
     targets = [  # name, kind, path, wrk script, body
         ("GET /api/v1/users/me", "rest", "/api/v1/users/me", "get.lua", None),
+        ("GET /api/v1/users/me (personal access token)", "rest-pat", "/api/v1/users/me", "get.lua", None),
         ("GET /api/v1/users/{id}", "rest", f"/api/v1/users/{other}", "get.lua", None),
         ("GET /api/v1/posts?page=1&page_size=20", "rest", "/api/v1/posts?page=1&page_size=20", "get.lua", None),
         ("GET /api/v1/posts/{id}", "rest", f"/api/v1/posts/{post}", "get.lua", None),
@@ -313,6 +314,10 @@ def main() -> None:
     status, tokens = http("POST", f"{app.url}/api/v1/auth/login", {"email": "bench0@example.com", "password": PASSWORD})
     assert status == 200, tokens
     token = tokens["access_token"]
+    status, pat = http("POST", f"{app.url}/api/v1/users/me/tokens", {"name": "bench", "scopes": ["read"],
+                                                                     "expires_in_days": 1}, token)
+    assert status == 201, pat
+    bearers = {"rest-pat": pat["token"]}  # kinds that send another credential than the access token
     for name, kind, path, script, body in targets:  # a list floor must answer what Delta answers
         floor = FLOORS[FLOOR_OF[kind][0]] if kind in ("nested", "graphql-list", "rest-list") else None
         if floor is not None:
@@ -321,10 +326,11 @@ def main() -> None:
                      for server in (app, servers[floor[0]])]
             assert asked[0] == asked[1] and asked[0][0] == 200, f"{name}: Delta and its floor differ: {asked}"
 
-    def drive(server: Server, path: str, script: str, body: str | None, auth: bool, seconds: int) -> dict:
+    def drive(server: Server, path: str, script: str, body: str | None, auth: bool | str, seconds: int) -> dict:
         cpu = server.cpu_seconds()
+        bearer = (auth if isinstance(auth, str) else token) if auth else ""
         run = wrk(server.url + path, seconds=seconds, threads=args.threads, connections=args.connections,
-                  script=script, env={"BODY": body or "", "TOKEN": token if auth else ""})
+                  script=script, env={"BODY": body or "", "TOKEN": bearer})
         run["cpu_ms"] = round((server.cpu_seconds() - cpu) * 1000 / max(run["requests"], 1), 3)
         return run
 
@@ -334,7 +340,7 @@ def main() -> None:
     for name, (module, path, script, body, auth) in floors_run.items():
         drive(servers[module], path, script, body, auth, args.warmup)
     for name, kind, path, script, body in targets:
-        drive(app, path, script, body, kind not in ANONYMOUS, args.warmup)
+        drive(app, path, script, body, bearers.get(kind, kind not in ANONYMOUS), args.warmup)
     # Interleaved: in each round every target runs between two runs of its floor, and its ratio is
     # taken against their mean, so a noisy neighbour slows both sides of a ratio alike.
     def measure_floor(name: str) -> dict:
@@ -351,7 +357,8 @@ def main() -> None:
             for name, kind, tpath, tscript, tbody in targets:
                 if FLOOR_OF.get(kind, ("",))[0] == floor_name:
                     print(f"  round {round_}: {name} ...", flush=True)
-                    target_runs[name].append(drive(app, tpath, tscript, tbody, kind not in ANONYMOUS, args.seconds))
+                    auth = bearers.get(kind, kind not in ANONYMOUS)
+                    target_runs[name].append(drive(app, tpath, tscript, tbody, auth, args.seconds))
                     after = measure_floor(floor_name)
                     bracket[name].append({key: (before[key] + after[key]) / 2 for key in ("rps", "cpu_ms")})
                     before = after

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from conf.oidc import to_oidc_providers, to_redirect_uris
+
 ROOT = Path(__file__).resolve().parent.parent
 load_dotenv(ROOT / ".env", override=False)
 
@@ -88,6 +90,11 @@ class BaseConfig:
     DB_CONNECT_TIMEOUT = env("DB_CONNECT_TIMEOUT", 5, int)  # seconds to reach PostgreSQL, then 503
     GUNICORN_THREADS = env("GUNICORN_THREADS", 4, int)
     DB_ECHO = env("DB_ECHO", False, to_bool)
+    # Read replicas (webapp/replicas): PostgreSQL streaming replicas that serve the reads; a replica
+    # lagging more than REPLICA_MAX_LAG_SECONDS is skipped; each process polls them this often.
+    DATABASE_REPLICA_URLS = env("DATABASE_REPLICA_URLS", [], to_list)
+    REPLICA_MAX_LAG_SECONDS = env("REPLICA_MAX_LAG_SECONDS", 10.0, float)
+    REPLICA_POLL_SECONDS = env("REPLICA_POLL_SECONDS", 0.25, float)
 
     REDIS_URL = env("REDIS_URL", "")
 
@@ -102,6 +109,18 @@ class BaseConfig:
     # handed-over rows are kept this long (for inspection), then purged.
     OUTBOX_RELAY_SECONDS = env("OUTBOX_RELAY_SECONDS", 10.0, float)
     OUTBOX_KEEP_HOURS = env("OUTBOX_KEEP_HOURS", 24, int)
+    # Realtime events (webapp/events): each topic keeps at least EVENTS_KEEP_SECONDS of events AND
+    # its last EVENTS_KEEP_COUNT; a topic silent for EVENTS_TOPIC_IDLE_HOURS is dropped whole.
+    # Trimmed at most every EVENTS_TRIM_SECONDS; with Redis, beat relays left-over rows this often.
+    EVENTS_KEEP_SECONDS = env("EVENTS_KEEP_SECONDS", 3600, int)
+    EVENTS_KEEP_COUNT = env("EVENTS_KEEP_COUNT", 10_000, int)
+    EVENTS_TOPIC_IDLE_HOURS = env("EVENTS_TOPIC_IDLE_HOURS", 7 * 24, int)
+    EVENTS_TRIM_SECONDS = env("EVENTS_TRIM_SECONDS", 60.0, float)
+    EVENTS_RELAY_SECONDS = env("EVENTS_RELAY_SECONDS", 5.0, float)
+    # The realtime process's one reader: the embedded default polls the table this often; a
+    # subscriber further behind than EVENTS_SUBSCRIBER_QUEUE events is dropped (it can resume).
+    EVENTS_POLL_SECONDS = env("EVENTS_POLL_SECONDS", 0.1, float)
+    EVENTS_SUBSCRIBER_QUEUE = env("EVENTS_SUBSCRIBER_QUEUE", 1000, int)
 
     # Email: SMTP_URL (smtp://user:pass@host:587?starttls=1, smtps://...) else .eml files in OUTBOX_DIR.
     SMTP_URL = env("SMTP_URL", "")
@@ -126,6 +145,15 @@ class BaseConfig:
 
     ACCESS_TOKEN_MINUTES = env("ACCESS_TOKEN_MINUTES", 15, int)
     REFRESH_TOKEN_DAYS = env("REFRESH_TOKEN_DAYS", 14, int)
+    # Two-factor sign-in (webapp/mfa): the issuer authenticator apps show beside the account, and
+    # how long a login's mfa_token waits for its code (single use either way).
+    MFA_ISSUER = env("MFA_ISSUER", "Delta")
+    MFA_TOKEN_SECONDS = env("MFA_TOKEN_SECONDS", 300, int)
+    # Personal access tokens: lifetime in days (asked for per token, 30 when not, never above the
+    # maximum) and how many one user may hold (expired ones count until deleted).
+    PAT_DEFAULT_DAYS = env("PAT_DEFAULT_DAYS", 30, int)
+    PAT_MAX_DAYS = env("PAT_MAX_DAYS", 365, int)
+    PAT_MAX_PER_USER = env("PAT_MAX_PER_USER", 50, int)
     # OWASP's minimum for argon2id: m=19 MiB, t=2, p=1.
     ARGON2_TIME_COST = env("ARGON2_TIME_COST", 2, int)
     ARGON2_MEMORY_KIB = env("ARGON2_MEMORY_KIB", 19 * 1024, int)
@@ -141,6 +169,10 @@ class BaseConfig:
     VENDOR_ASSETS_DIR = env("VENDOR_ASSETS_DIR", str(ROOT / "node_modules"))
     LOG_LEVEL = env("LOG_LEVEL", "INFO")
     CORS_ORIGINS = env("CORS_ORIGINS", [], to_list)
+    # Single sign-on (webapp/oidc): the OpenID providers (JSON list; endpoints by discovery) and the
+    # exact URIs a finished sign-in may send the browser back to (conf/oidc.py checks both).
+    OIDC_PROVIDERS = env("OIDC_PROVIDERS", [], to_oidc_providers)
+    OIDC_REDIRECT_URIS = env("OIDC_REDIRECT_URIS", [], to_redirect_uris)
     DOCS_USERNAME = env("DOCS_USERNAME", "")
     DOCS_PASSWORD = env("DOCS_PASSWORD", "")
     HSTS = env("HSTS", False, to_bool)
@@ -160,6 +192,7 @@ class BaseConfig:
     RATELIMIT_LOGIN_FAILURES = env("RATELIMIT_LOGIN_FAILURES", "10/15 minutes")
     RATELIMIT_SIGNUP_IP = env("RATELIMIT_SIGNUP_IP", "20/hour")
     RATELIMIT_PASSWORD_RESET_IP = env("RATELIMIT_PASSWORD_RESET_IP", "10/hour")
+    RATELIMIT_MFA = env("RATELIMIT_MFA", "5/15 minutes")  # wrong two-factor codes per account
 
     # Media (avatars): a local folder by default, served at MEDIA_URL; see webapp/media/storage.py.
     MEDIA_ROOT = env("MEDIA_ROOT", "")  # empty: <INSTANCE_PATH>/media
@@ -172,6 +205,14 @@ class BaseConfig:
     IDEMPOTENCY_TTL_HOURS = env("IDEMPOTENCY_TTL_HOURS", 24, int)
     # How long a POST waits for a concurrent request with the same Idempotency-Key to commit (then 409).
     IDEMPOTENCY_WAIT_SECONDS = env("IDEMPOTENCY_WAIT_SECONDS", 5.0, float)
+
+    # The realtime process (webapp/realtime: WebSocket subscriptions and SSE, `make realtime`).
+    REALTIME_PORT = env("REALTIME_PORT", 8001, int)
+    REALTIME_PUBLIC_URL = env("REALTIME_PUBLIC_URL", "")  # empty: http://<host of the request>:REALTIME_PORT
+    REALTIME_MAX_CONNECTIONS_PER_USER = env("REALTIME_MAX_CONNECTIONS_PER_USER", 20, int)  # per IP when anonymous
+    REALTIME_MAX_SUBSCRIPTIONS = env("REALTIME_MAX_SUBSCRIPTIONS", 50, int)  # per WebSocket
+    REALTIME_IDLE_SECONDS = env("REALTIME_IDLE_SECONDS", 300.0, float)  # a WebSocket with no subscription
+    REALTIME_HEARTBEAT_SECONDS = env("REALTIME_HEARTBEAT_SECONDS", 15.0, float)  # SSE comment, WS ping
 
     def __init__(self):
         for key in dir(type(self)):
@@ -217,7 +258,7 @@ class TestingConfig(BaseConfig):
     # The suite signs in hundreds of times from one address; the limits' own tests set low ones.
     RATELIMIT_DEFAULT = RATELIMIT_LOGIN_IP = RATELIMIT_LOGIN_EMAIL = "100000/minute"
     RATELIMIT_LOGIN_FAILURES = RATELIMIT_SIGNUP_IP = "100000/minute"
-    RATELIMIT_PASSWORD_RESET_IP = "100000/minute"
+    RATELIMIT_PASSWORD_RESET_IP = RATELIMIT_MFA = "100000/minute"
 
     DATABASE_URL = env("TEST_DATABASE_URL", "")
 

@@ -62,6 +62,9 @@ def create_app(config: BaseConfig | Mapping | None = None) -> Flask:
     from webapp.rest.api import api
 
     db.init_app(app)
+    from webapp import replicas
+
+    replicas.init_app(app)  # read replicas, when DATABASE_REPLICA_URLS names some
     passwords.init_app(app)
     jwt.init_app(app)
     cache.init_app(app)

@@ -2,9 +2,13 @@
 from webapp.accounts.models import AccountToken  # noqa: F401
 from webapp.auth.models import AuthSession  # noqa: F401
 from webapp.db import Base
+from webapp.events.models import StoredEvent  # noqa: F401
 from webapp.jobs.models import Job  # noqa: F401
 from webapp.mail.models import SentEmail  # noqa: F401
+from webapp.mfa.models import MfaChallenge, RecoveryCode, TotpCredential  # noqa: F401
+from webapp.oidc.models import OidcExchangeCode, OidcLoginState, UserIdentity  # noqa: F401
 from webapp.outbox.models import OutboxTask  # noqa: F401
+from webapp.pats.models import PersonalAccessToken  # noqa: F401
 from webapp.idempotency.models import IdempotencyKey  # noqa: F401
 from webapp.posts.models import Post  # noqa: F401
 from webapp.users.models import Profile, User  # noqa: F401
