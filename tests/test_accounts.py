@@ -35,7 +35,7 @@ def test_verify_email_refuses_bad_tokens_with_400(client, door, outbox, query_db
     door.signup("Ada", "ada@example.com", PASSWORD)
     token = token_in(outbox()[0])
     token_id, mac = token.split(".")
-    for bad in ("", "nonsense", f"{token_id}.{mac[:-2]}xx", f"99999.{mac}", "1" * 30 + ".x"):
+    for bad in ("", "nonsense", f"{token_id}.{mac[:-2]}xx", f"99999.{mac}", "1" * 30 + ".x", f"\u00b3.{mac}"):  # "³" is a digit to str.isdigit()
         assert door.verify_email(bad).status == "bad_input", bad
 
     from webapp.accounts.models import AccountToken

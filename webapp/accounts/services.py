@@ -99,7 +99,7 @@ def resend_verification(session: Session, user: User) -> None:
 def _redeem(session: Session, token: str, purposes: set[str]) -> AccountToken:
     """Spend a token once: unknown, tampered, expired, spent or wrong-purpose tokens are BadToken."""
     token_id, _, _mac = (token or "").partition(".")
-    if not token_id.isdigit() or len(token) > 200:
+    if not (token_id.isascii() and token_id.isdigit()) or len(token) > 200:  # "³".isdigit() too
         raise BadToken()
     row = session.get(AccountToken, int(token_id)) if int(token_id) < 2**63 else None
     if (row is None or row.purpose not in purposes or row.expires_at <= utcnow()

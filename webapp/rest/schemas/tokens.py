@@ -32,5 +32,5 @@ class PersonalAccessTokenCreateSchema(Schema):
     scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
                          validate=validate.Length(min=1, max=len(SCOPES)),
                          metadata={"description": "`[\"read\"]` (reads only) or `[\"read\", \"write\"]`."})
-    expires_in_days = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
-        "description": "Days until it expires: 30 when left out, at most PAT_MAX_DAYS (365 by default)."})
+    expires_in_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=365), metadata={
+        "description": "Days until it expires: 30 when left out; at most 365, or PAT_MAX_DAYS when that is lower."})
