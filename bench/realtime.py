@@ -2,8 +2,8 @@
 
 On PostgreSQL + Redis in production mode (bench.run's `prepare`): one `uvicorn
 webapp.realtime.asgi:app` process (one worker), N concurrent subscribers (half WebSocket speaking
-graphql-transport-ws, half SSE) opened by ONE separate client process (bench/realtime_clients.py,
-asyncio), and a publisher process that creates published posts through the services at a fixed
+graphql-transport-ws, half SSE) opened by separate client processes (bench/realtime_clients.py,
+asyncio; `--client-processes`, 2 by default, N split among them), and a publisher process that creates published posts through the services at a fixed
 rate (its after-commit relay is the one a web host runs). It reports:
 
 - delivery latency from commit: each title carries the time just before its commit; p50/p99/max
@@ -13,9 +13,10 @@ rate (its after-commit relay is the one a web host runs). It reports:
 - CPU per delivered event: the realtime process's user+system time (/proc/<pid>/stat) during the
   publish phase ÷ deliveries;
 - where it saturates: the rate stepped 50, 100, 200, 400 events/s until p99 passes 250 ms, a
-  delivery is missing, or a subscriber is dropped (halved from the main rate instead when that
-  already fails, to find the rate that holds).
-The client's own CPU share is printed too: near 100 % would mean the client, not the server, limits.
+  delivery is missing or duplicated, an SSE stream's ids go backwards, or a subscriber is dropped
+  (halved from the main rate instead when that already fails, to find the rate that holds).
+The clients' CPU share (all processes) is printed too: near 100 % of what they can get would mean
+the clients, not the server, limit.
 Prints a table and writes bench/results/realtime-<N>.json.
 """
 from __future__ import annotations
@@ -86,6 +87,72 @@ class Piped:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
         self.log.close()
+
+
+class Clients:
+    """The subscriber processes (bench/realtime_clients.py), asked as one: N subscribers are split
+    among them, and their latency histograms merged (one process at 50,000 deliveries/s took
+    ~0.6 of a core, as much as the server: two keep the client from being what is measured)."""
+
+    def __init__(self, count: int, command: list, env: dict, work: Path):
+        self.members = [Piped(command, env, work / f"clients-{n}.log") for n in range(count)]
+
+    def cpu_seconds(self) -> float:
+        return sum(clock_seconds(member.process.pid) for member in self.members)
+
+    def open(self, count: int) -> dict:
+        answers = [member.ask(f"open {count // len(self.members) + (n < count % len(self.members))}")
+                   for n, member in enumerate(self.members)]
+        reasons: dict = {}
+        for answer in answers:
+            for reason, times in answer["reasons"].items():
+                reasons[reason] = reasons.get(reason, 0) + times
+        return {"opened": sum(a["opened"] for a in answers), "failed": sum(a["failed"] for a in answers),
+                "reasons": reasons, "websocket": sum(a["websocket"] for a in answers)}
+
+    def reset(self, floor: int) -> None:
+        for member in self.members:
+            member.ask(f"reset {floor}")
+
+    def count(self) -> dict:
+        answers = [member.ask("count") for member in self.members]
+        return {key: sum(a[key] for a in answers) for key in ("deliveries", "open", "closed")}
+
+    def stats(self) -> dict:
+        answers = [member.ask("stats") for member in self.members]
+        hist: dict[str, dict[int, int]] = {"websocket": {}, "sse": {}}
+        for answer in answers:
+            for name, buckets in answer["hist"].items():
+                for bucket, times in buckets.items():
+                    hist[name][int(bucket)] = hist[name].get(int(bucket), 0) + times
+        both: dict[int, int] = {}
+        for buckets in hist.values():
+            for bucket, times in buckets.items():
+                both[bucket] = both.get(bucket, 0) + times
+        split = {f"{name}_p{p}_ms": percentile(buckets, p) for name, buckets in hist.items() for p in (50, 99)}
+        return {**{key: sum(a[key] for a in answers) for key in ("deliveries", "open", "closed", "duplicates",
+                                                                 "out_of_order")},
+                **split, "per_subscriber_min": min(a["per_subscriber_min"] for a in answers),
+                "per_subscriber_max": max(a["per_subscriber_max"] for a in answers),
+                "p50_ms": percentile(both, 50), "p99_ms": percentile(both, 99),
+                "max_ms": round(max(both) / 10, 1) if both else None}
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+
+def percentile(buckets: dict[int, int], p: float) -> float | None:
+    """The p-th percentile (ms) of a histogram of 0.1 ms buckets."""
+    total = sum(buckets.values())
+    if not total:
+        return None
+    rank, seen = min(total - 1, round(p / 100 * (total - 1))), 0
+    for bucket in sorted(buckets):
+        seen += buckets[bucket]
+        if seen > rank:
+            return round(bucket / 10, 1)
+    return None
 
 
 def start_realtime(env: dict, work: Path) -> tuple[subprocess.Popen, str]:
@@ -172,17 +239,17 @@ def publish(app, author_id: int, rate: float, seconds: float, threads: int, coun
             "late_max_ms": round(late[0] * 1000, 1)}
 
 
-def drain(clients: Piped, expected: int, timeout: float = 90.0) -> dict:
+def drain(clients: Clients, expected: int, timeout: float = 90.0) -> dict:
     """The window's stats once every delivery arrived, or when none came for 5 s (bounded)."""
     deadline, last, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
     while True:
-        stats = clients.ask("stats")
+        stats = clients.count()
         if stats["deliveries"] >= expected or time.monotonic() > deadline:
-            return stats
+            return clients.stats()
         if stats["deliveries"] != last:
             last, quiet_since = stats["deliveries"], time.monotonic()
         elif time.monotonic() - quiet_since > 5:
-            return stats
+            return clients.stats()
         time.sleep(0.25)
 
 
@@ -196,12 +263,12 @@ def settle(pid: int, timeout: float = 120.0) -> None:
             return
 
 
-def phase(rate: float, seconds: float, clients: Piped, publisher: Piped, realtime: int) -> dict:
+def phase(rate: float, seconds: float, clients: Clients, publisher: Piped, realtime: int) -> dict:
     settle(realtime)
-    clients.ask(f"reset {publisher.sent}")
-    before = clients.ask("stats")
+    clients.reset(publisher.sent)
+    before = clients.count()
     subscribers = before["open"]
-    cpu, client_cpu, wall = clock_seconds(realtime), clock_seconds(clients.process.pid), time.monotonic()
+    cpu, client_cpu, wall = clock_seconds(realtime), clients.cpu_seconds(), time.monotonic()
     published = publisher.ask(f"publish {rate} {seconds}")
     publisher.sent += published["published"]
     stats = drain(clients, published["published"] * subscribers)
@@ -212,12 +279,13 @@ def phase(rate: float, seconds: float, clients: Piped, publisher: Piped, realtim
             **stats, "expected": expected, "missing": expected - stats["deliveries"],
             "dropped": stats["closed"] - before["closed"],
             "server_cpu_s": round(used, 2), "server_cpu_share": round(used / wall, 2),
-            "client_cpu_share": round((clock_seconds(clients.process.pid) - client_cpu) / wall, 2),
+            "client_cpu_share": round((clients.cpu_seconds() - client_cpu) / wall, 2),
             "cpu_us_per_delivery": round(used * 1e6 / max(stats["deliveries"], 1), 1)}
 
 
 def saturated(result: dict) -> bool:
-    return (result["p99_ms"] or 0) > P99_LIMIT_MS or result["missing"] > 0 or result["dropped"] > 0
+    return ((result["p99_ms"] or 0) > P99_LIMIT_MS or result["missing"] > 0 or result["dropped"] > 0
+            or result.get("duplicates", 0) > 0 or result.get("out_of_order", 0) > 0)
 
 
 def main() -> None:
@@ -233,6 +301,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
     parser.add_argument("--out", default=None)
     parser.add_argument("--writers", type=int, default=8, help="publisher threads sharing the schedule")
+    parser.add_argument("--client-processes", type=int, default=2, help="subscriber processes sharing the N")
     parser.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
@@ -249,8 +318,8 @@ def main() -> None:
     # A publishing commit holds its session's connection while its after-commit relay takes a second.
     publisher = Piped([sys.executable, __file__, "--publisher", "--writers", str(args.writers)],
                       {**env, "DB_POOL_SIZE": str(2 * args.writers)}, work / "publisher.log")
-    clients = Piped([sys.executable, str(BENCH / "realtime_clients.py"), host, port, str(args.ws_share)],
-                    env, work / "clients.log")
+    clients = Clients(args.client_processes, [sys.executable, str(BENCH / "realtime_clients.py"), host, port,
+                                             str(args.ws_share)], env, work)
     try:
         report = run(args, realtime.pid, clients, publisher)
         out = Path(args.out or BENCH / "results" / f"realtime-{args.subscribers}.json")
@@ -267,14 +336,14 @@ def main() -> None:
             os.killpg(realtime.pid, signal.SIGKILL)
 
 
-def run(args, pid: int, clients: Piped, publisher: Piped) -> dict:
+def run(args, pid: int, clients: Clients, publisher: Piped) -> dict:
     print("  warming up (10 subscribers, 20 posts) ...", flush=True)
-    warm = clients.ask("open 10")
+    warm = clients.open(10)
     phase(10, 2, clients, publisher, pid)
     time.sleep(1)
     before = rss_kib(pid)
     print(f"  opening {args.subscribers - warm['opened']} more subscribers ...", flush=True)
-    opened = clients.ask(f"open {args.subscribers - warm['opened']}")
+    opened = clients.open(args.subscribers - warm["opened"])
     time.sleep(2)
     after = rss_kib(pid)
     idle = {"rss_before_kib": before, "rss_after_kib": after, "connections": opened["opened"] - warm["opened"],
@@ -315,10 +384,11 @@ def print_table(report: dict) -> None:
     print(f"\n{subs['opened']} subscribers ({subs['websocket']} WebSocket, {subs['opened'] - subs['websocket']} SSE, "
           f"{subs['failed']} failed to open); idle memory {idle['kib_per_connection']} KiB per connection "
           f"(RSS {idle['rss_before_kib'] // 1024} → {idle['rss_after_kib'] // 1024} MiB)")
-    print(f"{'ev/s asked':>10} {'ev/s done':>9} {'deliveries':>10} {'missing':>8} {'dropped':>7} {'p50 ms':>8} "
+    print(f"{'ev/s asked':>10} {'ev/s done':>9} {'deliveries':>10} {'missing':>8} {'dropped':>7} {'dup/order':>9} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8} {'µs CPU/dlv':>10} {'server CPU':>10} {'client CPU':>10}")
     for r in report["phases"]:
         print(f"{r['rate']:>10g} {r['published']['rate']:>9} {r['deliveries']:>10} {r['missing']:>8} {r['dropped']:>7} "
+              f"{str(r.get('duplicates', 0)) + '/' + str(r.get('out_of_order', 0)):>9} "
               f"{r['p50_ms']!s:>8} {r['p99_ms']!s:>8} {r['max_ms']!s:>8} {r['cpu_us_per_delivery']:>10} "
               f"{r['server_cpu_share']:>10} {r['client_cpu_share']:>10}")
     print("p50/p99 ms by protocol: " + "; ".join(

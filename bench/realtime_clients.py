@@ -4,11 +4,13 @@ Each client is a bare asyncio Protocol speaking the wire format itself (HTTP/1.1
 handshake + graphql-transport-ws, no compression offered), so the per-message cost here is a regex
 over the bytes received and the realtime process, not this one, is what the benchmark measures.
 Every post's title is "bench <seq> <unix time before its commit>": a delivery's latency is its
-arrival time minus that. (Order and exactly-once are proven by tests/test_realtime_hosts.py; here
-the publisher's concurrent writers commit out of seq order, so only counts are compared.)
+arrival time minus that. Every subscriber checks it gets each post once (a bitmap by seq:
+`duplicates`), and an SSE subscriber that the event ids (commit order) only rise (`out_of_order`);
+the publisher's concurrent writers commit out of seq order, so seqs are not compared for order.
 
 Driven over stdin/stdout, one JSON line each way: `open N` (→ {"opened", "failed"}), `reset SEQ`
-(start a measuring window for the posts after SEQ), `stats` (→ the window's counts and latency percentiles), `quit`.
+(start a measuring window for the posts after SEQ), `count` (→ deliveries so far), `stats` (→ the
+window's counts and a latency histogram), `quit`. bench/realtime.py runs several such processes.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import time
 from array import array
 
 TITLE = re.compile(rb"bench (\d+) (\d+\.\d+)")
+SSE_ID = re.compile(rb"^id: (\d+)-(\d+)$", re.MULTILINE)
 SUBSCRIBE = json.dumps({"id": "1", "type": "subscribe",
                         "payload": {"query": "subscription { postPublished { id title } }"}}).encode()
 
@@ -33,13 +36,27 @@ class Window:
     def __init__(self, floor: int = 0):
         self.latencies = {"websocket": array("d"), "sse": array("d")}
         self.floor = floor
+        self.duplicates = self.out_of_order = 0
 
     def record(self, client, chunk: bytes, now: float) -> None:
-        latencies = self.latencies[client.protocol]
+        latencies, seen = self.latencies[client.protocol], client.seen
         for match in TITLE.finditer(chunk):
-            if int(match.group(1)) > self.floor:  # a backlog of the window before is not this one's
+            seq = int(match.group(1))
+            if seq > self.floor:  # a backlog of the window before is not this one's
+                if seq >= len(seen):
+                    seen.extend(bytes(seq + 1024 - len(seen)))
+                if seen[seq]:
+                    self.duplicates += 1
+                    continue
+                seen[seq] = 1
                 latencies.append(now - float(match.group(2)))
                 client.received += 1
+        if client.protocol == "sse":
+            for match in SSE_ID.finditer(chunk):
+                key = (int(match.group(1)), int(match.group(2)))
+                if key <= client.last_id:
+                    self.out_of_order += 1
+                client.last_id = key
 
 
 WINDOW = Window()
@@ -56,6 +73,8 @@ class Client(asyncio.Protocol):
         self.headers_done = False
         self.received = 0
         self.closed = False
+        self.seen = bytearray()  # seqs received (each once)
+        self.last_id = (0, 0)  # SSE: the last event id, as (ms, seq)
 
     def connection_made(self, transport):
         self.transport = transport
@@ -196,24 +215,25 @@ async def _connect(loop, kind, host: str, port: int) -> Client:
     return await asyncio.wait_for(client.ready, 30)
 
 
-def percentile(values, p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+def counts(clients: list) -> dict:
+    """What `drain` polls: cheap (no sorting while deliveries may still be arriving)."""
+    return {"deliveries": sum(map(len, WINDOW.latencies.values())), "open": sum(not c.closed for c in clients),
+            "closed": sum(c.closed for c in clients)}
 
 
 def stats(clients: list) -> dict:
-    by_protocol = WINDOW.latencies
-    latencies = by_protocol["websocket"] + by_protocol["sse"]
+    """The window's counts and latencies as a histogram (0.1 ms buckets), merged by bench/realtime.py."""
     received = [c.received for c in clients if not c.closed]
-    ms = lambda value: None if value is None else round(value * 1000, 1)  # noqa: E731
-    split = {f"{name}_p{p}_ms": ms(percentile(values, p)) for name, values in by_protocol.items() for p in (50, 99)}
-    return {"deliveries": len(latencies), **split,
-            "open": len(received), "closed": sum(c.closed for c in clients),
+    hist = {}
+    for name, values in WINDOW.latencies.items():
+        buckets: dict[int, int] = {}
+        for value in values:
+            bucket = max(0, int(value * 10_000))
+            buckets[bucket] = buckets.get(bucket, 0) + 1
+        hist[name] = buckets
+    return {**counts(clients), "duplicates": WINDOW.duplicates, "out_of_order": WINDOW.out_of_order,
             "per_subscriber_min": min(received, default=0), "per_subscriber_max": max(received, default=0),
-            "p50_ms": ms(percentile(latencies, 50)), "p99_ms": ms(percentile(latencies, 99)),
-            "max_ms": ms(max(latencies, default=None))}
+            "hist": hist}
 
 
 def reset(clients: list, floor: int) -> None:
@@ -242,6 +262,8 @@ async def main(host: str, port: int, ws_share: float) -> None:
         elif command == "reset":
             reset(clients, int(args[0]))
             answer({"reset": True})
+        elif command == "count":
+            answer(counts(clients))
         elif command == "stats":
             answer(stats(clients))
         elif command == "quit":

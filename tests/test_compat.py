@@ -363,3 +363,103 @@ def test_a_public_post_is_executed_once_per_document_for_all_its_subscribers(app
         {"postPublished": {"id": 7, "title": "Shared"}}, {"postPublished": {"id": 7, "title": "Shared"}},
         {"postPublished": {"title": "Shared"}}, {"postPublished": {"id": 7}}]
     assert len(executed) == 3
+
+
+def test_uvicorn_still_lets_a_streams_pending_messages_leave_in_one_write():
+    """webapp/compat/uvicorn.py: frames and chunks written through uvicorn's own protocol objects
+    arrive as the ASGI sends would deliver them (two WebSocket messages, two SSE chunks)."""
+    import asyncio
+    import json
+    import socket
+
+    import httpx
+    import uvicorn
+    import websockets
+
+    from webapp.compat.uvicorn import chunk_writer, frame_writer
+
+    LONG, LONGER = json.dumps("é" * 200), json.dumps("x" * 70_000)
+    async def app(scope, receive, send):
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            writer = frame_writer(send)
+            assert writer is not None and writer.open()
+            assert writer.write(['{"n":1}', LONG, LONGER])  # the three lengths of a frame header
+            await send({"type": "websocket.send", "text": '{"n":3}'})
+            await receive()
+        elif scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"a\n", "more_body": True})
+            writer = chunk_writer(send)
+            assert writer is not None and writer.open()
+            assert writer.write(["b\n", "c\n"])
+            await send({"type": "http.response.body", "body": b"d\n", "more_body": False})
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def scenario():
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+                                               ws="websockets-sansio", http="httptools"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            received = []
+            for compression in ("deflate", None):  # framed by websockets (compressed), and by the seam
+                async with websockets.connect(f"ws://127.0.0.1:{port}/", compression=compression) as ws:
+                    received.append([await asyncio.wait_for(ws.recv(), 10) for _ in range(4)])
+                    assert bool(ws.protocol.extensions) == (compression is not None)
+            async with httpx.AsyncClient() as client:
+                body = (await client.get(f"http://127.0.0.1:{port}/")).text
+        finally:
+            server.should_exit = True
+            await serving
+        return received, body
+
+    received, body = asyncio.run(scenario())
+    assert received == [['{"n":1}', LONG, LONGER, '{"n":3}']] * 2
+    assert body == "a\nb\nc\nd\n"
+    assert frame_writer(lambda message: None) is None and chunk_writer(None) is None  # anything else: no seam
+
+
+def test_a_subscriptions_kept_result_is_found_and_a_later_event_executed_alike(app):
+    """webapp/compat/strawberry.py `shared_executor`/`kept_result`/`result_for`: in the operation's
+    task, after its first event, a later event's result is what the full path would give."""
+    import asyncio
+    from copy import copy
+
+    from webapp.compat.strawberry import SharedResults, kept_result, shared_executor
+    from webapp.events.sources import Event
+    from webapp.graphql.subscriptions import shared_post
+
+    shared = copy(app.extensions["delta_graphql_schema"])
+    shared.execution_context_class = SharedResults
+
+    def event(n):
+        data = {"id": n, "title": f"post {n}", "content": "", "published": True, "author_id": 3,
+                "created_at": "2026-01-01T00:00:00+00:00", "updated_at": "2026-01-01T00:00:00+00:00"}
+        return Event(id=f"{n}-0", topic="posts", type="post.published", data=data)
+
+    class Context:
+        def events(self, topic, after=None):
+            async def one():
+                yield event(40)
+            return one()
+
+    async def operation():
+        results = await shared.subscribe("subscription { postPublished { title n: id } }", context_value=Context())
+        async for result in results:
+            first = result
+            break
+        executor = shared_executor()
+        kept = kept_result(shared_post(event(40)))
+        later = executor.result_for(shared_post(event(41)))
+        await results.aclose()
+        return first, kept, later
+
+    first, kept, later = asyncio.run(operation())
+    assert kept.data is first.data  # the very result the first event sent (strawberry wraps it)
+    assert later.data == {"postPublished": {"title": "post 41", "n": 41}} and not later.errors

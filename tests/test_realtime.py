@@ -592,3 +592,92 @@ def test_metrics_count_connections_and_events(realtime, signed_in, rest):
         await stream.close()
 
     asyncio.run(scenario())
+
+
+# --- a shared public event fans out from the feed's reader (webapp/realtime/outbox.py) ------------
+# Many sockets and streams on the same public subscription get every post once, in commit order,
+# each shaped by its own document (selection, aliases, its own operation id); several operations
+# on one socket stay apart; an operation the client completes gets nothing more; no draft.
+
+def test_many_subscribers_of_a_public_post_each_get_every_post_once_in_order(realtime, signed_in, rest):
+    server = realtime()
+    _, token = signed_in()
+
+    def publish(title, published=True):
+        return rest.create_post(token, title=title, published=published).data["id"]
+
+    plain = "subscription { postPublished { id title } }"
+    aliased = "subscription { p: postPublished { title n: id } }"
+
+    async def scenario():
+        sockets = [await Socket.open(server.ws) for _ in range(4)]
+        for socket in sockets:
+            await socket.subscribe("a", plain)
+            await until_live(socket, "a", publish)
+        await sockets[0].subscribe("b", aliased)  # a second operation, another document, same socket
+        await until_live_on(sockets[0], "b", publish)
+        streams = [await EventStream.open(server.base, "posts") for _ in range(3)]
+        await drain(sockets)
+
+        titles = [f"fan {n}" for n in range(6)]
+        ids = []
+        for n, title in enumerate(titles):
+            ids.append(publish(title))
+            if n == 2:
+                publish("a draft", published=False)
+        expected_plain = [{"id": post, "title": title} for post, title in zip(ids, titles, strict=True)]
+
+        for socket in sockets[1:]:
+            assert [post_published(await socket.receive()) for _ in ids] == expected_plain
+        by_op = {"a": [], "b": []}
+        for _ in range(2 * len(ids)):
+            message = await sockets[0].receive()
+            assert message["type"] == "next", message
+            by_op[message["id"]].append(message["payload"]["data"])
+        assert by_op["a"] == [{"postPublished": item} for item in expected_plain]
+        assert by_op["b"] == [{"p": {"title": title, "n": post}} for post, title in zip(ids, titles, strict=True)]
+        for stream in streams:
+            events = [await stream.next() for _ in ids]
+            assert [(event["event"], event["data"]["id"]) for event in events] == [
+                ("post.published", post) for post in ids]
+            assert len({event["id"] for event in events}) == len(ids)
+
+        await sockets[0].send({"id": "b", "type": "complete"})  # the client ends one operation
+        after = publish("after complete")
+        message = await sockets[0].receive()
+        assert (message["id"], post_published(message)) == ("a", {"id": after, "title": "after complete"})
+        assert post_published(await sockets[1].receive()) == {"id": after, "title": "after complete"}
+        marker = publish("marker")
+        message = await sockets[0].receive()  # nothing for "b" in between
+        assert (message["id"], post_published(message)["id"]) == ("a", marker)
+        for socket in sockets:
+            await socket.close()
+        for stream in streams:
+            await stream.close()
+
+    asyncio.run(scenario())
+
+
+async def until_live_on(socket: Socket, op_id: str, publish) -> None:
+    """Like until_live for a second operation: the other operations' messages are skipped."""
+    for attempt in range(20):
+        title = f"probe {op_id} {attempt}"
+        publish(title)
+        try:
+            while True:
+                message = await asyncio.wait_for(socket.receive(), 1.0)
+                if message["id"] == op_id and title in str(message["payload"]):
+                    return
+        except TimeoutError:
+            continue
+    raise AssertionError("the subscription never went live")
+
+
+async def drain(sockets: list[Socket]) -> None:
+    """Read the probes' leftovers until every socket is quiet for a moment."""
+    for socket in sockets:
+        try:
+            while True:
+                await asyncio.wait_for(socket.receive(), 0.5)
+        except TimeoutError:
+            pass

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import strawberry
 from graphql import print_ast
@@ -28,6 +29,24 @@ def resolve_directly(schema: strawberry.Schema, resolvers: dict[tuple[str, str],
     type_map = schema._schema.type_map
     for (type_name, field_name), resolve in resolvers.items():
         type_map[type_name].fields[field_name].resolve = resolve
+
+
+SHARED: ContextVar[SharedResults] = ContextVar("delta_shared")  # the running operation's executor, once shared
+
+
+def kept_result(root_value) -> object | None:
+    """The result this operation's task already has for `root_value` (a shared event), else None.
+
+    A subscription resolver that finds one need not yield the event through strawberry's
+    per-result layers: the result, and so its encoded payload, is the one its first subscriber got."""
+    shared = SHARED.get(None)
+    results = getattr(root_value, "shared_results", None)
+    return None if shared is None or results is None else results.get(shared.shared_key)
+
+
+def shared_executor() -> SharedResults | None:
+    """The executor of the operation running in this task, once it has executed a shared event."""
+    return SHARED.get(None)
 
 
 class SharedResults(StrawberryGraphQLCoreExecutionContext):
@@ -48,9 +67,20 @@ class SharedResults(StrawberryGraphQLCoreExecutionContext):
         if self.shared_key is None and getattr(payload, "shared_results", None) is not None:
             self.shared_key = (print_ast(self.operation), tuple(map(print_ast, self.fragment_definitions.values())),
                                json.dumps(self.variable_values.coerced, sort_keys=True, default=str))
+            SHARED.set(self)  # the operation's task: its resolver finds its kept results through it
         if self.shared_key is not None and self.shared_key in getattr(payload, "shared_results", ()):
             return _Kept(payload.shared_results[self.shared_key])  # graphql-core only runs it
         return super().build_per_event_executor(payload)
+
+    def result_for(self, root_value):
+        """This operation's result for the shared event `root_value`: the kept one, or executed now
+        as graphql-core's `execute_subscription_event` would; None when it has errors or would
+        need awaiting (the caller then lets the event take the full path)."""
+        result = self.build_per_event_executor(root_value).execute_operation(False)
+        if self.is_awaitable(result):
+            getattr(result, "close", lambda: None)()  # never awaited: no warning, nothing ran
+            return None
+        return None if result.errors else result
 
     def execute_operation(self, serially=None):
         results = getattr(self.root_value, "shared_results", None)

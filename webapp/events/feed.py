@@ -143,6 +143,15 @@ class Subscription:
         self._replay: deque | None = None
         self._more = False  # the last replayed page was full: fetch the next before going live
         self._end: BaseException | None = None
+        self._sink = None
+
+    def deliver_to(self, sink) -> None:
+        """Hand each later live event to `sink(event) -> bool` in the reader's own loop while
+        nothing is queued here: True → taken (sent, or not wanted), False → queued as before.
+        One call per subscriber instead of waking its task: how a shared public event fans out
+        to thousands of streams (webapp/realtime/websocket.py, sse.py). Order and the floor hold:
+        the sink only sees an event while the consumer waits for one, every earlier one handled."""
+        self._sink = sink
 
     async def ready(self) -> None:
         """Wait until live events reach this subscription (for the current state, see `EventFeed.newest`)."""
@@ -218,6 +227,18 @@ class Subscription:
         self._replay.extend(page)
 
     def _offer(self, event: Event) -> None:
+        if self._sink is not None and self._waiter is not None and not self._live and not self._replay \
+                and self._replay is not None and not self._more and self._end is None:  # consumer idle, caught up
+            if self._floor is not None and event.key <= self._floor:
+                return
+            try:
+                taken = self._sink(event)
+            except Exception:  # a broken sink must not stop the reader: back to the queue
+                log.exception("events: a subscriber's sink failed on %s", self.topic)
+                self._sink, taken = None, False
+            if taken:
+                self._floor = event.key
+                return
         if len(self._live) >= self._limit:
             log.warning("events: a subscriber of %s fell %d events behind and was dropped", self.topic, self._limit)
             self._end_with(SlowSubscriber(f"more than {self._limit} events behind on {self.topic}"))

@@ -6,7 +6,8 @@ NOT_FOUND and an anonymous socket UNAUTHENTICATED. Events carry the REST resourc
 become the same Post and Job types the queries return. The context (webapp/realtime/websocket.py)
 gives the live events (`events`), the services in a worker thread (`call`) and the authors.
 A post selected without its author is executed once per event and document, not per subscriber
-(`shared_post`).
+(`shared_post`), and on a realtime socket its later events are sent from the feed's reader
+(`send_kept`, `fan_out`: webapp/realtime/websocket.py).
 """
 from __future__ import annotations
 
@@ -78,18 +79,26 @@ class Subscription:
     async def post_published(self, info: Info, author_id: Optional[int] = None) -> AsyncGenerator[Post, None]:
         with_author = _selects(info.selected_fields[0].selections, "author")
         live = info.context.events("posts")
+
+        def wanted(event) -> bool:
+            data = event.data
+            return (event.type == "post.published" and bool(data.get("published"))
+                    and (author_id is None or data["author_id"] == author_id))
+
         try:
             async for event in live:
-                data = event.data
-                if event.type != "post.published" or not data.get("published"):
-                    continue
-                if author_id is not None and data["author_id"] != author_id:
+                if not wanted(event):
                     continue
                 if with_author:
-                    await info.context.prime_authors([data["author_id"]])
-                    yield post_of(data)
-                else:
-                    yield shared_post(event)
+                    await info.context.prime_authors([event.data["author_id"]])
+                    yield post_of(event.data)
+                    continue
+                post = shared_post(event)
+                send_kept = getattr(info.context, "send_kept", None)  # the realtime socket's shortcuts
+                if send_kept is None or not await send_kept(post):
+                    yield post
+                    if send_kept is not None:  # the later events fan out from the feed's reader
+                        info.context.fan_out(live, post, wanted, shared_post)
         finally:
             await live.aclose()
 

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from webapp.realtime import sse
-from webapp.realtime.connections import Registry
+from webapp.realtime.connections import Registry, keep_raw_send
 from webapp.realtime.topics import SESSIONS
 from webapp.security import API_CSP, EXPOSED_HEADERS, HSTS, STATIC_HEADERS
 
@@ -57,7 +57,7 @@ def create_realtime_app(flask_app=None) -> Starlette:
         middleware.append(Middleware(CORSMiddleware, allow_origins=config["CORS_ORIGINS"], allow_methods=["GET"],
                                      allow_headers=["Authorization", "Last-Event-ID"],
                                      expose_headers=EXPOSED_HEADERS, max_age=600))
-    app = Starlette(routes=[
+    app = RealtimeApp(routes=[
         WebSocketRoute("/graphql", graphql),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/api/v1/events", sse.events),
@@ -66,6 +66,13 @@ def create_realtime_app(flask_app=None) -> Starlette:
     ], middleware=middleware, lifespan=lifespan)
     app.state.flask, app.state.feed, app.state.registry = state.flask, state.feed, state.registry
     return app
+
+
+class RealtimeApp(Starlette):
+    """Starlette, each stream's scope carrying the server's own `send` (connections.py `keep_raw_send`)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        await super().__call__(keep_raw_send(scope, send), receive, send)
 
 
 async def _close_revoked_sessions(state) -> None:
@@ -90,7 +97,9 @@ async def _metrics(flask_app, request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from webapp import observability
+    from webapp.realtime import metrics as realtime_metrics
 
+    realtime_metrics.flush()  # the deliveries tallied since the last event (metrics.delivered)
     if flask_app.config["ENV_NAME"] == "production":
         peer = request.client.host if request.client else ""
         with flask_app.test_request_context("/metrics", headers=dict(request.headers),

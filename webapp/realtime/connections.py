@@ -18,6 +18,17 @@ from webapp.realtime import metrics
 
 log = logging.getLogger("webapp.realtime")
 UNAUTHORIZED = 4401
+RAW_SEND = "delta.raw_send"
+
+
+def keep_raw_send(scope, send):
+    """The scope of a stream, with the server's own `send` kept in it (`RAW_SEND`), before Starlette
+    wraps it: a shared event's message is queued and written through it (webapp/realtime/outbox.py).
+    Called by the app itself (asgi.py `RealtimeApp`): Starlette's error middleware wraps an HTTP
+    `send` before any middleware of the app's sees it."""
+    if scope["type"] in ("websocket", "http"):
+        scope[RAW_SEND] = send  # in place, as Starlette sets scope["app"]: no copy per connection
+    return scope
 
 
 @dataclass(eq=False)

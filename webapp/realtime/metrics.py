@@ -16,11 +16,33 @@ LAG = Histogram("delta_realtime_delivery_lag_seconds", "From an event's publicat
                 ["protocol"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
 
+_tally: dict[tuple[str, str], int] = {}  # deliveries not yet added to DELIVERED, by (protocol, type)
+_observed: dict[tuple[str, str], object] = {}  # (protocol, topic) → order of the newest event whose lag was observed
+
+
 def delivered(protocol: str, event) -> None:
-    """Count an event handed to a client, and its lag from the commit of its write (`event.at`)."""
-    _delivered(protocol, event.type).inc()
-    if event.at:
-        _lag(protocol).observe(max(0.0, time.time() - event.at))
+    """Count an event handed to a client; its lag from the commit of its write (`event.at`) is
+    observed once per event and protocol (at its first delivery), not per subscriber.
+
+    A fan-out to N subscribers costs N dict increments and one `inc(n)` + one `observe` (a
+    prometheus counter and histogram per delivery were ~9 % of the process at 50,000 deliveries/s).
+    The tally is added to DELIVERED when a newer event starts, and before every scrape (`flush`)."""
+    key = (protocol, event.type)
+    _tally[key] = _tally.get(key, 0) + 1
+    order = event.id if event.key is None else event.key
+    newest = _observed.get((protocol, event.topic))
+    if newest is None or (type(order) is type(newest) and order > newest):  # subscribers behind: no new sample
+        _observed[(protocol, event.topic)] = order
+        flush()
+        if event.at:
+            _lag(protocol).observe(max(0.0, time.time() - event.at))
+
+
+def flush() -> None:
+    """Add the pending deliveries to DELIVERED (/metrics calls it before rendering)."""
+    while _tally:
+        (protocol, event_type), count = _tally.popitem()
+        _delivered(protocol, event_type).inc(count)
 
 
 @cache

@@ -18,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from webapp import errors as domain
+from webapp.compat.uvicorn import chunk_writer
 from webapp.errors import envelope
 from webapp.events.feed import SlowSubscriber
 from webapp.realtime import auth, metrics, topics
-from webapp.realtime.connections import Connection
+from webapp.realtime.connections import RAW_SEND, Connection
+from webapp.realtime.outbox import Outbox
 
 PROTOCOL = "sse"
 STATUS = {domain.Invalid: 422, domain.Unauthenticated: 401, domain.NotFound: 404, domain.Unavailable: 503}
@@ -72,7 +74,7 @@ async def events(request: Request):
     if not state.registry.open(connection):
         return refusal(429, "Too many open streams.", headers={"Retry-After": "30"})
     user = principal.user if principal is not None else None
-    stream = _stream(state, connection, inbox, topic, job_id, last_id, user)
+    stream = _stream(state, connection, inbox, topic, job_id, last_id, user, request.scope.get(RAW_SEND))
     return StreamingResponse(stream, media_type="text/event-stream", headers={
         "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         background=BackgroundTask(state.registry.release, connection))  # also when never started
@@ -108,6 +110,7 @@ class Inbox:
         self.sent_at = 0.0  # loop time of the last frame or comment sent
         self.quiet = False  # a heartbeat passed since then: a keep-alive is due
         self.timer: asyncio.TimerHandle | None = None
+        self.clock = None  # the loop's clock, once beating
 
     async def close(self, code: int = 0, reason: str = "") -> None:
         self.closed = True
@@ -126,27 +129,29 @@ class Inbox:
                 due = loop.time() + seconds
             self.timer = loop.call_at(due, beat)
 
+        self.clock = loop.time
         self.sent_at = loop.time()
         self.timer = loop.call_at(self.sent_at + seconds, beat)
 
     def sent(self) -> None:
         self.quiet = False
-        self.sent_at = asyncio.get_running_loop().time()
+        self.sent_at = (self.clock or asyncio.get_running_loop().time)()
 
     def stop(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
 
 
-async def _stream(state, connection, inbox: Inbox, topic: str, job_id, last_id, user):
+async def _stream(state, connection, inbox: Inbox, topic: str, job_id, last_id, user, raw_send=None):
     """The body: missed events, then live ones and keep-alive comments, until closed or finished.
 
     The feed's subscription replays what followed `last_id` before the live events, with no gap
     and no duplicate (webapp/events/feed.py). A job stream without Last-Event-ID first sends the
     topic's newest event (the job's current state, with its id) and follows on from that id, so no
     change is missed or repeated; a job with no retained event is read once the subscription is live.
+    A `posts` stream's live events are queued from the feed's reader (`_fan_out`) while it waits.
     """
-    newest = None
+    newest = outbox = None
     if job_id is not None and last_id is None:  # the current state is the topic's newest event
         newest = await state.feed.newest(topic)
     live = state.feed.subscribe(topic, after=newest.id if newest is not None else last_id)
@@ -165,6 +170,7 @@ async def _stream(state, connection, inbox: Inbox, topic: str, job_id, last_id, 
                 return
         inbox.live = live
         inbox.start_beating(heartbeat)
+        outbox = _fan_out(live, inbox, raw_send) if job_id is None else None
         while not inbox.closed:
             try:
                 batch = await live.batch(BATCH)
@@ -172,6 +178,8 @@ async def _stream(state, connection, inbox: Inbox, topic: str, job_id, last_id, 
                 return
             if inbox.closed:
                 return
+            if outbox is not None:  # what the reader queued leaves first
+                outbox.flush()
             if not batch:
                 if inbox.quiet:
                     inbox.sent()
@@ -186,8 +194,30 @@ async def _stream(state, connection, inbox: Inbox, topic: str, job_id, last_id, 
             yield "".join(frame(event) for event in batch)
     finally:
         inbox.stop()
+        if outbox is not None:
+            outbox.flush()
         await live.aclose()
         state.registry.release(connection)
+
+
+def _fan_out(live, inbox: Inbox, raw_send) -> Outbox | None:
+    """The public stream's frames queued by the feed's reader while the stream waits (one write
+    per stream and loop iteration, no task woken: webapp/realtime/outbox.py); None without a
+    writer for this server, and then every event takes the generator's path."""
+    writer = chunk_writer(raw_send)
+    if writer is None:
+        return None
+    outbox = Outbox(writer)
+
+    def sink(event) -> bool:
+        if inbox.closed or not outbox.put(frame(event)):
+            return False
+        metrics.delivered(PROTOCOL, event)
+        inbox.sent()
+        return True
+
+    live.deliver_to(sink)
+    return outbox
 
 
 def _finished(event) -> bool:

@@ -17,6 +17,7 @@ import asyncio
 import json
 import time
 from contextlib import aclosing
+from contextvars import ContextVar
 from copy import copy
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,20 +30,25 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.types.unset import UNSET
 
-from webapp.compat.strawberry import SharedResults
+from webapp.compat.strawberry import SharedResults, kept_result, shared_executor
+from webapp.compat.uvicorn import frame_writer
 from webapp.errors import Unauthenticated, Unavailable, envelope
 from webapp.events.feed import SlowSubscriber
 from webapp.graphql.context import Context
 from webapp.graphql.errors import shape
 from webapp.graphql.loaders import Loaders
 from webapp.realtime import auth, metrics
-from webapp.realtime.connections import UNAUTHORIZED, Connection
+from webapp.realtime.connections import RAW_SEND, UNAUTHORIZED, Connection
+from webapp.realtime.outbox import Outbox
 
 PROTOCOL = "websocket"
 TOO_MANY = 4429
 TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the database is down
 IDLE = 1000
 _encoded: dict[int, tuple[dict, str]] = {}  # the latest results' payloads, kept with their result
+OPERATION: ContextVar = ContextVar("delta_ws_operation")  # the graphql-transport-ws operation of this task
+class Encoded(str):
+    """A whole message already encoded (`RealtimeContext.send_kept`): `encode_json` sends it as is."""
 
 
 class Refused(Exception):
@@ -62,6 +68,7 @@ class RealtimeContext(Context):
     connection: Connection | None = None
 
     authors: object = None  # the Loaders of the post being sent
+    view: object = None  # the RealtimeGraphQL serving the socket (its encoding)
 
     @property
     def loaders(self):
@@ -81,6 +88,57 @@ class RealtimeContext(Context):
     async def call(self, fn, *args):
         """`fn(session, viewer, *args)` in a worker thread inside the Flask app context."""
         return await auth.call(self.state.flask, fn, self.viewer, *args)
+
+    async def send_kept(self, root_value) -> bool:
+        """Send a shared event's `next` message straight to the socket, when this operation's result
+        for it is already known and encoded (another subscriber of the same document and variables
+        got it: webapp/compat/strawberry.py `kept_result`); False → the resolver yields it instead.
+
+        The same bytes the full path sends, without strawberry's per-result layers (its stream,
+        extensions hooks, error shaping of a result that has no error): ~26 % of the process per
+        delivery. Only a result without errors or extensions is kept, so nothing is skipped."""
+        operation = OPERATION.get(None)
+        result = kept_result(root_value) if operation is not None else None
+        if result is None or operation.completed:
+            return False
+        kept = _encoded.get(id(result.data))
+        if kept is None or kept[0] is not result.data:
+            return False
+        text = f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{kept[1]}}}'
+        if not operation.handler.queue_frame(text):
+            await operation.handler.send_message(Encoded(text))
+        return True
+
+    def fan_out(self, live, root_value, wanted, shared_root) -> None:
+        """After the operation's first shared event went the full way (`root_value`, its `next`
+        payload nothing but data): send the later ones from the feed's reader (`deliver_to`),
+        executed once per document and variables for every subscriber, encoded once, one
+        queued frame per socket (`Handler.queue_frame`). `wanted(event)` is the resolver's filter,
+        `shared_root(event)` its shared root value. Anything the sink cannot do synchronously
+        (an error, an async field, a full socket buffer, a completed operation) goes back to the
+        resolver's queue and takes the full path, in order."""
+        operation, executor, result = OPERATION.get(None), shared_executor(), kept_result(root_value)
+        if operation is None or executor is None or result is None or self.view is None:
+            return
+        kept = _encoded.get(id(result.data))
+        if kept is None or kept[0] is not result.data:
+            return
+        handler, prefix = operation.handler, f'{{"id":{json.dumps(operation.id)},"type":"next","payload":'
+        encode = self.view.encoded_payload
+
+        def sink(event) -> bool:
+            if handler.operations.get(operation.id) is not operation:
+                return False  # completed: the operation's task ends its subscription
+            if not wanted(event):
+                metrics.delivered(PROTOCOL, event)
+                return True
+            result = executor.result_for(shared_root(event))
+            if result is None or not handler.queue_frame(f"{prefix}{encode(result.data)}}}"):
+                return False
+            metrics.delivered(PROTOCOL, event)
+            return True
+
+        live.deliver_to(sink)
 
     async def prime_authors(self, author_ids) -> None:
         """Load the authors of the post about to be sent, fresh (names change; a socket lives long)."""
@@ -106,6 +164,9 @@ class _Counted:
     def __aiter__(self):
         return self
 
+    def deliver_to(self, sink) -> None:
+        self.live.deliver_to(sink)
+
     async def __anext__(self):
         try:
             event = await self.live.__anext__()
@@ -125,6 +186,20 @@ class Handler(BaseGraphQLTransportWSHandler):
     """graphql-transport-ws with Delta's refusals, limits, heartbeat and idle timeout."""
 
     watcher: asyncio.Task | None = None
+    outbox: Outbox | bool | None = None  # webapp/realtime/outbox.py over compat/uvicorn.py's writer; False: none
+
+    def queue_frame(self, text: str) -> bool:
+        """Queue a message for one write at the end of this loop iteration (webapp/realtime/outbox.py);
+        False when the socket cannot take it now (closing, buffer full): send it the ASGI way."""
+        if self.outbox is None:
+            writer = frame_writer(getattr(self.context.request, "scope", {}).get(RAW_SEND))
+            self.outbox = Outbox(writer) if writer is not None else False
+        return bool(self.outbox) and self.outbox.put(text)
+
+    async def send_message(self, message) -> None:
+        if self.outbox:  # every other message leaves after the queued ones, in order
+            self.outbox.flush()
+        await super().send_message(message)
 
     async def handle_connection_init(self, message) -> None:
         try:
@@ -132,6 +207,10 @@ class Handler(BaseGraphQLTransportWSHandler):
         except Refused as refused:
             metrics.REFUSED.labels(PROTOCOL, str(refused.code)).inc()
             await self.websocket.close(code=refused.code, reason=refused.reason)
+
+    async def run_operation(self, operation) -> None:
+        OPERATION.set(operation)  # this task's, for RealtimeContext.send_kept
+        await super().run_operation(operation)
 
     def on_request_accepted(self) -> None:
         super().on_request_accepted()
@@ -211,19 +290,24 @@ class RealtimeGraphQL(GraphQL):
     def encode_json(self, data: object) -> str:
         """A `next` message, its payload encoded once for every subscriber given the same result
         (webapp/graphql/subscriptions.py `shared_post`): only the operation id differs."""
+        if type(data) is Encoded:
+            return data
         payload = data.get("payload") if type(data) is dict and data.get("type") == "next" else None
         if type(payload) is not dict or len(payload) != 1 or type(payload.get("data")) is not dict:
             return super().encode_json(data)
-        result = payload["data"]
+        return f'{{"id":{json.dumps(data["id"])},"type":"next","payload":{self.encoded_payload(payload["data"])}}}'
+
+    def encoded_payload(self, result: dict) -> str:
+        """`{"data": result}` encoded, once per result object (the latest 256 kept)."""
         kept = _encoded.get(id(result))
         if kept is None or kept[0] is not result:
             if len(_encoded) >= 256:
                 _encoded.clear()
-            kept = _encoded[id(result)] = (result, super().encode_json(payload))
-        return f'{{"id":{json.dumps(data["id"])},"type":"next","payload":{kept[1]}}}'
+            kept = _encoded[id(result)] = (result, super().encode_json({"data": result}))
+        return kept[1]
 
     async def get_context(self, request, response) -> RealtimeContext:
-        return RealtimeContext(request=request, state=self.state)
+        return RealtimeContext(request=request, state=self.state, view=self)
 
     async def on_ws_connect(self, context: RealtimeContext):
         params = context.connection_params or {}
