@@ -12,9 +12,11 @@ from datetime import datetime, timezone
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from webapp.compat.sqlalchemy import locks_rows
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -30,6 +32,9 @@ NAMING = {
 # (PostgreSQL sequences never go back; migration 0004 rebuilt the existing SQLite tables.)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 MAX_ID = 2**63 - 1
+READS_ONLY = "db_reads_only"  # session.info: a unit of work that declared it only reads (a GraphQL query, a task)
+WROTE = "db_wrote"  # session.info: this session has written: every statement in its transaction from then on
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 class UTCDateTime(TypeDecorator):
@@ -68,12 +73,28 @@ class AppSession(Session):
     """
 
     def get_bind(self, mapper=None, *, clause=None, **kwargs):
-        """The primary; with read replicas, the router's choice for this statement (webapp/replicas)."""
+        """The primary; with read replicas, the router's choice for this statement (webapp/replicas).
+
+        On PostgreSQL a unit of work that only reads (`reads_only_unit`) runs its SELECTs outside
+        a transaction, on the primary's autocommit engine: under READ COMMITTED each statement
+        takes its own snapshot anyway, so BEGIN … ROLLBACK around them bought nothing but two
+        round trips. Anything that may write — a flush, DML, text SQL, `FOR UPDATE`, a caller
+        asking for the connection itself (`session.connection()`, `get_bind()`) — runs in the
+        primary's transaction as always, and so does every later statement of the session (it
+        reads its own writes, and what it locked stays locked).
+        """
         extensions = current_app.extensions
         router = extensions["database_router"]
-        if router is None:
+        if router is not None:
+            return router.bind(self, clause)
+        autocommit = extensions["database_autocommit_reads"]
+        info = self.info
+        if autocommit is None or WROTE in info:
             return extensions["database"]
-        return router.bind(self, clause)
+        if clause is None or not clause.is_select or locks_rows(clause) or not reads_only_unit(info):
+            info[WROTE] = True
+            return extensions["database"]
+        return autocommit
 
     def commit(self) -> None:
         if self.info.get("defer_commit"):
@@ -97,7 +118,12 @@ class Database:
         app.extensions["database"] = engine
         # Same pool, no transaction: one round trip for a lone read (no BEGIN, no ROLLBACK).
         app.extensions["database_reader"] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # A read-only unit of work's SELECTs on PostgreSQL (`AppSession.get_bind`); SQLite has no round trips to save.
+        app.extensions["database_autocommit_reads"] = \
+            app.extensions["database_reader"] if engine.dialect.name == "postgresql" else None
         app.extensions["database_router"] = None  # webapp/replicas sets one when replicas are configured
+        if not event.contains(AppSession, "before_flush", _writes):
+            event.listen(AppSession, "before_flush", _writes)
         app.teardown_appcontext(self._remove_session)
 
     def reader(self):
@@ -110,6 +136,29 @@ class Database:
     @property
     def engine(self) -> Engine:
         return current_app.extensions["database"]
+
+
+def _writes(session, _flush_context, _instances) -> None:
+    """A session that flushes reads in its transaction from then on (what it wrote, before the commit)."""
+    session.info[WROTE] = True
+
+
+def reads_only_unit(info: dict) -> bool:
+    """Whether a session (by its `info`) belongs to a unit of work that only reads: one that said so
+    (`READS_ONLY`), or a GET/HEAD request or one that declared it (`request_reads_only`) — not one
+    carrying an Idempotency-Key (it writes its key)."""
+    if info.get(READS_ONLY):
+        return True
+    if info.get("defer_commit"):
+        return False
+    return has_request_context() and (request.method in READ_METHODS or READS_ONLY in request.environ)
+
+
+def request_reads_only() -> None:
+    """Declare that this request only reads (a GraphQL query document), for its session whether
+    made yet or not: marking the request rather than the session makes none for a request that
+    runs no SQL (a `me` answered from the principal)."""
+    request.environ[READS_ONLY] = True
 
 
 def make_engine(config, url: str | None = None, name: str = "delta-primary") -> Engine:

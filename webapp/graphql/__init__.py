@@ -9,8 +9,7 @@ def register_graphql(app) -> None:
                           max_depth=app.config["GRAPHQL_MAX_DEPTH"],
                           max_aliases=app.config["GRAPHQL_MAX_ALIASES"],
                           max_tokens=app.config["GRAPHQL_MAX_TOKENS"],
-                          max_nodes=app.config["GRAPHQL_MAX_NODES"],
-                          replicas=bool(app.config.get("DATABASE_REPLICA_URLS")))
+                          max_nodes=app.config["GRAPHQL_MAX_NODES"])
     view = DeltaGraphQLView.as_view("graphql", schema=schema,
                                     graphql_ide="graphiql" if app.config["GRAPHQL_IDE"] else None)
     # Every method reaches the view, so a wrong one is answered in GraphQL's error shape too.

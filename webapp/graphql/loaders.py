@@ -4,8 +4,10 @@ A list resolver *primes* the loader with the rows it returned (`saw_users`, `saw
 first child resolver that needs related rows (a user's posts, a post's author) loads them for
 every primed parent in one statement, and the rest read the cache. Nothing is fetched for a
 field that is not selected, and the statement count does not grow with list sizes. What is
-loaded are plain rows and snapshots (no ORM instances: a read needs no change tracking), and
-each user becomes a GraphQL `User` once per request however many posts name them (`shown`).
+loaded are named tuples of the columns the selection shows and snapshots (no ORM instances: a
+read needs no change tracking); authors a list read with its posts are known (`know_users`) and
+never loaded again; each user becomes a GraphQL `User` once per request however many posts name
+them (`shown`).
 """
 from __future__ import annotations
 
@@ -19,13 +21,19 @@ class Loaders:
         self.users: dict[int, object] = {}         # user id → a user (snapshot or model)
         self.shown: dict[int, object] = {}         # user id → its GraphQL User for this viewer
         self._post_owners: set[int] = set()        # users whose posts may be asked for
-        self._posts: dict[tuple[int, int], list] = {}
+        self._posts: dict[tuple, list] = {}     # (user id, limit, columns) → their posts
         self._wanted_authors: set[int] = set()
+        self._columns: dict[int, frozenset] = {}   # id of a field's AST node → the post columns it shows
 
     def saw_users(self, users) -> None:
         for user in users:
             self.users[user.id] = user
             self._post_owners.add(user.id)
+
+    def know_users(self, users) -> None:
+        """Users read along with other rows (posts' authors): no statement loads them again."""
+        for user in users:
+            self.users.setdefault(user.id, user)
 
     def saw_posts(self, posts) -> None:
         """Posts whose authors may be asked for; a post model loaded with its author primes it."""
@@ -35,15 +43,25 @@ class Loaders:
             if author is not None:
                 self.users.setdefault(author.id, author)
 
-    def posts_of(self, user_id: int, limit: int) -> list:
-        """The newest `limit` posts of a user the viewer may read, batched over every primed user."""
-        if (user_id, limit) not in self._posts:
+    def columns_of(self, info, find) -> frozenset:
+        """The post columns `info`'s field shows (`find()`), worked out once per field of the document."""
+        node = id(info.field_nodes[0])
+        columns = self._columns.get(node)
+        if columns is None:
+            columns = self._columns[node] = find()
+        return columns
+
+    def posts_of(self, user_id: int, limit: int, columns: frozenset) -> list:
+        """The newest `limit` posts of a user the viewer may read (`columns` of them), batched over
+        every primed user."""
+        key = (user_id, limit, columns)
+        if key not in self._posts:
             known = self._post_owners | self.users.keys() | self._wanted_authors
-            ids = {user_id} | {uid for uid in known if (uid, limit) not in self._posts}
-            for owner, posts in posts_by_authors(self.session, self.viewer, ids, limit).items():
-                self._posts[(owner, limit)] = posts
-                self.saw_posts(posts)
-        return self._posts[(user_id, limit)]
+            ids = {user_id} | {uid for uid in known if (uid, limit, columns) not in self._posts}
+            for owner, posts in posts_by_authors(self.session, self.viewer, ids, limit, columns).items():
+                self._posts[(owner, limit, columns)] = posts
+                self._wanted_authors.update(post.author_id for post in posts)
+        return self._posts[key]
 
     def user(self, user_id: int):
         """A post's author: every wanted author not yet known is loaded in one statement."""

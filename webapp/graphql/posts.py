@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from webapp.extensions import db
-from webapp.graphql.common import PartialInput
+from webapp.graphql.common import PartialInput, asked, post_columns
 from webapp.graphql.users import User, posts_of, shown
 from webapp.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SKIP, clamp
 from webapp.pagination import skip as checked_skip
@@ -72,10 +72,14 @@ class PostQuery:
     def posts(self, info: Info, skip: int = 0, limit: int = DEFAULT_PAGE_SIZE,
               author_id: Optional[int] = None) -> list[Post]:
         offset = checked_skip(skip, bound=MAX_SKIP)
+        fields = asked(info)
+        authors = "author" in fields  # then read with the posts, in one statement
         rows = posts.post_rows(db.session, info.context.viewer_or_none(), offset=offset, limit=clamp(limit),
-                               author_id=author_id)
+                               author_id=author_id, columns=post_columns(fields), authors=authors)
+        if authors:
+            info.context.loaders.know_users(row.author_card for row in rows)
         info.context.loaders.saw_posts(rows)
-        return rows  # the type's fields are the row's columns
+        return rows  # the type's fields are the row's columns (those asked for)
 
 
 @strawberry.type

@@ -37,6 +37,7 @@ from webapp.graphql.tokens import TokenMutation, TokenQuery
 from webapp.graphql.users import UserMutation, UserQuery
 from webapp.media.images import THUMBNAIL_SIZES
 from webapp.mfa.codes import RECOVERY_CODE_COUNT
+from webapp.replicas.graphql import ReadsFromReplicas
 
 # Lists without a `limit` argument whose length is known, for the cost count (else: the cap).
 LIST_SIZES = {("Profile", "avatarThumbnails"): len(THUMBNAIL_SIZES),
@@ -55,7 +56,7 @@ class Mutation(JobMutation, AccountMutation, MfaMutation, PostMutation, ProfileM
 
 
 def build_schema(*, production: bool = False, max_depth: int = 10, max_aliases: int = 30,
-                 max_tokens: int = 2000, max_nodes: int = 10_000, replicas: bool = False) -> strawberry.Schema:
+                 max_tokens: int = 2000, max_nodes: int = 10_000) -> strawberry.Schema:
     """The schema with abuse limits checked before execution, and parse/validation caches.
 
     `max_nodes` bounds how many objects a document could return (webapp/graphql/cost.py),
@@ -76,11 +77,9 @@ def build_schema(*, production: bool = False, max_depth: int = 10, max_aliases: 
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         NodeLimit,  # after the validation cache: runs on a document that validated
+        # A query document only reads: outside a transaction (webapp/db.py), or on a replica (webapp/replicas).
+        ReadsFromReplicas,
     ]
-    if replicas:  # a query document reads from a read replica (webapp/replicas)
-        from webapp.replicas.graphql import ReadsFromReplicas
-
-        extensions.append(ReadsFromReplicas)
     config = StrawberryConfig(disable_field_suggestions=production)
     schema = DeltaSchema(query=Query, mutation=Mutation, subscription=Subscription, production=production,
                          extensions=extensions, config=config)

@@ -15,7 +15,7 @@ import strawberry
 from strawberry.types import Info
 
 from webapp.extensions import db
-from webapp.graphql.common import PartialInput
+from webapp.graphql.common import PartialInput, asked, post_columns
 from webapp.graphql.enums import Role
 from webapp.graphql.profiles import Profile
 from webapp.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, clamp
@@ -50,7 +50,8 @@ class User:
 def posts_of(user, info, limit: int = DEFAULT_PAGE_SIZE) -> list:
     """`User.posts`, batched over every user of the parent list (webapp/graphql/loaders.py);
     graphql-core calls it directly (schema.py, webapp/compat/strawberry.py)."""
-    return info.context.loaders.posts_of(user.id, clamp(limit))
+    loaders = info.context.loaders
+    return loaders.posts_of(user.id, clamp(limit), loaders.columns_of(info, lambda: post_columns(asked(info))))
 
 
 def shown(context, user) -> User:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from webapp.compat.sqlalchemy import locks_rows
-from webapp.db import make_engine
+from webapp.db import READS_ONLY, make_engine, reads_only_unit
 from webapp.replicas.lsn import INVALIDATED, LsnStore, address_key, user_key
 from webapp.replicas.monitor import PRIMARY_SQL, Monitor, Replica, conninfo
 
@@ -24,9 +24,7 @@ log = logging.getLogger("webapp.replicas")
 
 TARGET = "db_target"  # session.info: the engine this session reads from (the primary once it writes)
 REPLAY = "db_replay_lsn"  # session.info: that replica's replay position when it was chosen
-READS_ONLY = "db_reads_only"  # session.info: a unit of work that declared it only reads
 READER = "db_reader_id"  # session.info: whose writes a read-only task must see (no request)
-READ_METHODS = frozenset({"GET", "HEAD"})
 READS = Counter("delta_db_reads_total", "Read-only units of work (requests, tasks) by the database serving them",
                 ["target"])
 
@@ -68,7 +66,7 @@ class Router:
     def _choose(self, session):
         """A replica that has replayed the reader's last write, is up and within the lag; else the primary."""
         info = session.info
-        if not _reads_only(info):
+        if not reads_only_unit(info):
             return self.primary
         self.monitor.ensure_running()
         usable = [(replica, replica.replay_lsn) for replica in self.replicas if replica.state == "up"]
@@ -104,14 +102,6 @@ class Router:
         self.monitor.ensure_running()
         self.monitor.first_round.wait(wait)  # a fresh worker answers with what it has learnt
         return [replica.view() for replica in self.replicas]
-
-
-def _reads_only(info) -> bool:
-    if info.get(READS_ONLY):
-        return True
-    if info.get("defer_commit"):  # an Idempotency-Key request writes its key
-        return False
-    return has_request_context() and request.method in READ_METHODS
 
 
 def _reader_keys(info) -> list[str]:

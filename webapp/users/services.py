@@ -150,6 +150,9 @@ def cards_by_id(session: Session, user_ids) -> dict[int, SimpleNamespace]:
 
 _CARD_COLUMNS = (*(User.__table__.c[name] for name in USER_COLUMNS),
                  *(Profile.__table__.c[name].label(f"profile_{name}") for name in PROFILE_COLUMNS))
+# The same, named apart, for a statement that reads a user beside another row (a post's author,
+# joined to users and outer-joined to profiles); `card_of` makes the snapshot from their values.
+AUTHOR_COLUMNS = tuple(column.label(f"author__{column.key}") for column in _CARD_COLUMNS)
 
 
 def _as_cards(stmt: Select) -> Select:
@@ -168,10 +171,14 @@ _BY_ID = _as_cards(select(User).where(User.id.in_(bindparam("ids", expanding=Tru
 
 
 def _cards(session: Session, stmt: Select, params: dict | None = None) -> list[SimpleNamespace]:
+    return [card_of(row) for row in session.execute(stmt, params)]
+
+
+def card_of(values) -> SimpleNamespace:
+    """The snapshot `user_card` makes, from the values of the card's columns (or AUTHOR_COLUMNS), in order."""
     split = len(USER_COLUMNS)
-    return [SimpleNamespace(**dict(zip(USER_COLUMNS, row[:split])), profile=SimpleNamespace(
-        **dict(zip(PROFILE_COLUMNS, row[split:]))) if row[split] is not None else None)
-        for row in session.execute(stmt, params)]
+    return SimpleNamespace(**dict(zip(USER_COLUMNS, values[:split])), profile=SimpleNamespace(
+        **dict(zip(PROFILE_COLUMNS, values[split:]))) if values[split] is not None else None)
 
 
 def _admin_count(session: Session) -> int:
