@@ -160,3 +160,19 @@ def test_one_list_asked_twice_for_other_fields_answers_each(app, client, make_us
     assert [post["title"] for post in mine["a"]] == [f"{records[0].name} #2", f"{records[0].name} #1"]
     assert [set(post) for post in mine["b"]] == [{"id", "content", "createdAt", "published"}] * 2
     assert all(post["createdAt"] and post["content"] == "" for post in mine["b"])
+
+
+def test_each_users_posts_field_follows_its_own_arguments(app, client, make_user, token):
+    records = seed(app, make_user, users=3, posts_each=4)  # n % 3 == 0 is a draft: #0 and #3
+    tok = token(records[0])
+    document = """query($p: Int!) { users(limit: 3) { id posts(limit: $p) { title } other: posts(limit: 1) { id } } }"""
+    for limit in (1, 3, 50):
+        response = client.post("/graphql", json={"query": document, "variables": {"p": limit}},
+                               headers={"Authorization": f"Bearer {tok}"})
+        body = response.get_json()
+        assert not body.get("errors"), body
+        mine, other = body["data"]["users"][0], body["data"]["users"][1]
+        newest_first = [f"{records[0].name} #{n}" for n in (3, 2, 1, 0)]  # the viewer's own drafts too
+        assert [p["title"] for p in mine["posts"]] == newest_first[:limit]
+        assert [p["title"] for p in other["posts"]] == [f"{records[1].name} #{n}" for n in (2, 1)][:limit]
+        assert len(mine["other"]) == len(other["other"]) == 1
