@@ -47,8 +47,22 @@ TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the database is down
 IDLE = 1000
 _encoded: dict[int, tuple[dict, str]] = {}  # the latest results' payloads, kept with their result
 OPERATION: ContextVar = ContextVar("delta_ws_operation")  # the graphql-transport-ws operation of this task
+
+
 class Encoded(str):
     """A whole message already encoded (`RealtimeContext.send_kept`): `encode_json` sends it as is."""
+
+
+def _next_prefix(operation_id: str) -> str:
+    """A graphql-transport-ws `next` message up to its payload: `prefix + payload + "}"` is the
+    message (the prefix made once per operation where a fan-out sends many)."""
+    return f'{{"id":{json.dumps(operation_id)},"type":"next","payload":'
+
+
+def _kept_payload(result: dict) -> str | None:
+    """The encoded payload of `result` if `RealtimeGraphQL.encoded_payload` has it (the same object)."""
+    kept = _encoded.get(id(result))
+    return kept[1] if kept is not None and kept[0] is result else None
 
 
 class Refused(Exception):
@@ -101,10 +115,10 @@ class RealtimeContext(Context):
         result = kept_result(root_value) if operation is not None else None
         if result is None or operation.completed:
             return False
-        kept = _encoded.get(id(result.data))
-        if kept is None or kept[0] is not result.data:
+        payload = _kept_payload(result.data)
+        if payload is None:
             return False
-        text = f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{kept[1]}}}'
+        text = f"{_next_prefix(operation.id)}{payload}}}"
         if not operation.handler.queue_frame(text):
             await operation.handler.send_message(Encoded(text))
         return True
@@ -120,11 +134,9 @@ class RealtimeContext(Context):
         operation, executor, result = OPERATION.get(None), shared_executor(), kept_result(root_value)
         if operation is None or executor is None or result is None or self.view is None:
             return
-        kept = _encoded.get(id(result.data))
-        if kept is None or kept[0] is not result.data:
+        if _kept_payload(result.data) is None:
             return
-        handler, prefix = operation.handler, f'{{"id":{json.dumps(operation.id)},"type":"next","payload":'
-        encode = self.view.encoded_payload
+        handler, encode, prefix = operation.handler, self.view.encoded_payload, _next_prefix(operation.id)
 
         def sink(event) -> bool:
             if handler.operations.get(operation.id) is not operation:
@@ -295,16 +307,17 @@ class RealtimeGraphQL(GraphQL):
         payload = data.get("payload") if type(data) is dict and data.get("type") == "next" else None
         if type(payload) is not dict or len(payload) != 1 or type(payload.get("data")) is not dict:
             return super().encode_json(data)
-        return f'{{"id":{json.dumps(data["id"])},"type":"next","payload":{self.encoded_payload(payload["data"])}}}'
+        return f"{_next_prefix(data['id'])}{self.encoded_payload(payload['data'])}}}"
 
     def encoded_payload(self, result: dict) -> str:
         """`{"data": result}` encoded, once per result object (the latest 256 kept)."""
-        kept = _encoded.get(id(result))
-        if kept is None or kept[0] is not result:
+        payload = _kept_payload(result)
+        if payload is None:
             if len(_encoded) >= 256:
                 _encoded.clear()
-            kept = _encoded[id(result)] = (result, super().encode_json({"data": result}))
-        return kept[1]
+            payload = super().encode_json({"data": result})
+            _encoded[id(result)] = (result, payload)
+        return payload
 
     async def get_context(self, request, response) -> RealtimeContext:
         return RealtimeContext(request=request, state=self.state, view=self)
