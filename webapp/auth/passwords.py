@@ -1,13 +1,15 @@
 """argon2id password hashing, with a dummy hash so unknown emails cost the same time.
 
-Every hash and verification of a process runs on one thread of its own, one at a time. argon2id is
-memory-hard: each run fills ARGON2_MEMORY_KIB (19 MiB) of memory, more than a core's share of the
-last-level cache. With a gthread worker's four request threads hashing at once, a 2-core machine
-ran eight 19 MiB fills side by side, and each came from a different thread's malloc arena, cold;
-on one thread they queue instead, reuse the same warm pages and take about 5 % less CPU each
-(measured: bench/run.py --only login, and the arena and oversubscription checks in the README's
-performance section). Login throughput is bounded by the cores, not the threads, so nothing is lost,
-and the memory a login flood can claim is one fill per process, not one per thread.
+Every hash and verification of a process runs on a small pool of hashing threads, one per core
+(HASHING_THREADS). argon2id is memory-hard: each run fills ARGON2_MEMORY_KIB (19 MiB) of memory,
+more than a core's share of the last-level cache. With a gthread worker's four request threads
+hashing at once, a 2-core machine ran eight 19 MiB fills side by side, each from a different
+thread's malloc arena, cold; on a few long-lived threads they queue instead and reuse warm pages.
+One thread per process was tried and not kept: gunicorn does not spread connections evenly, and a
+worker that held every connection then hashed on one core while the other idled (login runs at
+half the argon2id floor in 2 rounds of 5, bench/run.py --only login). One thread per core keeps
+every core busy whichever worker the connections land on, and the memory a login flood can claim
+is bounded by the cores, not by the request threads.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+HASHING_THREADS = os.cpu_count() or 1
 
 
 class Passwords:
@@ -43,9 +47,9 @@ class Passwords:
         return {"time_cost": h.time_cost, "memory_kib": h.memory_cost, "parallelism": h.parallelism}
 
     def _on_hashing_thread(self, function, *args):
-        """Run `function` on this process's hashing thread and wait for it (a forked child starts its own)."""
+        """Run `function` on one of this process's hashing threads and wait (a forked child starts its own)."""
         if self._pool_pid != os.getpid():
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
+            self._pool = ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="argon2")
             self._pool_pid = os.getpid()
         return self._pool.submit(function, *args).result()
 
