@@ -17,6 +17,14 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new connections
+# across them. On one shared socket the worker that wakes first accepts a whole burst: with 32
+# keep-alive connections `ss` showed 31 on one worker and 1 on the other, and that worker's GIL
+# capped the host at one core (bench rounds at half their usual req/s). GUNICORN_REUSE_PORT=0
+# restores the shared socket. With it on, a second master bound to the same port (same user)
+# shares the traffic instead of failing, and connections not yet accepted by a worker that is
+# killed are reset (Linux 5.14+: sysctl net.ipv4.tcp_migrate_req=1 hands them to its siblings).
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 # gunicorn refuses these itself, before the app sees the request, with its own small HTML page
 # (no JSON envelope, no app log line; its error log says "Invalid request from ip=..."):
 # a request line past limit_request_line (414), a header line past limit_request_field_size or
