@@ -1,15 +1,17 @@
 """argon2id password hashing, with a dummy hash so unknown emails cost the same time.
 
-Every hash and verification of a process runs on a small pool of hashing threads, one per core
-(HASHING_THREADS). argon2id is memory-hard: each run fills ARGON2_MEMORY_KIB (19 MiB) of memory,
-more than a core's share of the last-level cache. With a gthread worker's four request threads
-hashing at once, a 2-core machine ran eight 19 MiB fills side by side, each from a different
-thread's malloc arena, cold; on a few long-lived threads they queue instead and reuse warm pages.
-One thread per process was tried and not kept: gunicorn does not spread connections evenly, and a
-worker that held every connection then hashed on one core while the other idled (login runs at
-half the argon2id floor in 2 rounds of 5, bench/run.py --only login). One thread per core keeps
-every core busy whichever worker the connections land on, and the memory a login flood can claim
-is bounded by the cores, not by the request threads.
+Every hash and verification of a process runs on a small pool of hashing threads, sized so that the
+host runs as many argon2id at once as it has cores (`hashing_threads`: cores ÷ gunicorn workers,
+rounded up; one per process with the default one worker per core). argon2id is memory-hard: each
+run fills ARGON2_MEMORY_KIB (19 MiB) of memory, more than a core's L2 cache. With a gthread
+worker's four request threads hashing at once, a 2-core machine ran eight fills side by side, each
+from a different thread's malloc arena, cold; on a few long-lived threads they queue instead and
+reuse warm pages, and the memory a login flood can claim is bounded by the cores. Measured with
+bench/run.py --only login, A/B alternating, connections spread by SO_REUSEPORT (gunicorn.conf.py):
+one thread per process 0.80-0.94 of the argon2id floor (43-47 ms worker CPU per login on a loaded
+host), one per core 0.72-0.84 (47-48 ms). Before SO_REUSEPORT one worker could hold nearly every
+connection and a single hashing thread then left a core idle: that is why the pool follows the
+cores per worker and not a fixed one.
 """
 from __future__ import annotations
 
@@ -19,7 +21,21 @@ from concurrent.futures import ThreadPoolExecutor
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-HASHING_THREADS = os.cpu_count() or 1
+
+
+def hashing_threads(cores: int, workers: int) -> int:
+    """Hashing threads per process so that `workers` processes keep `cores` cores hashing."""
+    return max(1, -(-cores // max(1, workers)))
+
+
+def _workers(cores: int) -> int:  # gunicorn's worker count, with deploy/gunicorn.conf.py's default
+    try:
+        return int(os.environ.get("WEB_CONCURRENCY") or max(2, cores))
+    except ValueError:
+        return max(2, cores)
+
+
+HASHING_THREADS = hashing_threads(os.cpu_count() or 1, _workers(os.cpu_count() or 1))
 
 
 class Passwords:
