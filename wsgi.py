@@ -6,7 +6,7 @@ from webapp import create_app
 app = create_app()
 
 # The garbage collector, tuned for a server process (each gunicorn worker imports this module):
-# - gc.freeze(): the ~200,000 objects of start-up (modules, mappers, the GraphQL schema) live as
+# - gc.freeze(): the ~185,000 objects of start-up (modules, mappers, the GraphQL schema) live as
 #   long as the process, so full collections stop walking them; a full pass cost ~85 ms a time.
 # - a first generation of 50,000 allocations instead of 700 (and 20 collections a generation, not
 #   10): a request's garbage is freed by reference counting before a collection has to look at it.

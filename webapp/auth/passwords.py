@@ -22,7 +22,6 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 
-
 def hashing_threads(cores: int, workers: int) -> int:
     """Hashing threads per process so that `workers` processes keep `cores` cores hashing."""
     return max(1, -(-cores // max(1, workers)))
@@ -35,7 +34,8 @@ def _workers(cores: int) -> int:  # gunicorn's worker count, with deploy/gunicor
         return max(2, cores)
 
 
-HASHING_THREADS = hashing_threads(os.cpu_count() or 1, _workers(os.cpu_count() or 1))
+_CORES = os.cpu_count() or 1
+HASHING_THREADS = hashing_threads(_CORES, _workers(_CORES))
 
 
 class Passwords:

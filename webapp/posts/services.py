@@ -79,6 +79,7 @@ def list_posts(session: Session, viewer: User | None, *, offset: int = 0, limit:
 
 
 POST_COLUMNS = tuple(column.key for column in Post.__table__.c)
+NEWEST_FIRST = (Post.created_at.desc(), Post.id.desc())  # DEFAULT_SORT, as posts_query orders it
 
 
 def post_rows(session: Session, viewer: User | None, *, offset: int = 0, limit: int = DEFAULT_PAGE_SIZE,
@@ -138,8 +139,7 @@ def _page_of_rows(rule: Readable, by_author: bool, authors: bool, shape: tuple[s
     if authors:
         stmt = stmt.add_columns(*AUTHOR_COLUMNS).select_from(
             Post.__table__.join(User.__table__, User.id == Post.author_id).outerjoin(Profile.__table__))
-    order = (Post.created_at.desc(), Post.id.desc())  # DEFAULT_SORT, as posts_query orders it
-    return stmt.order_by(*order).offset(bindparam("offset")).limit(bindparam("limit"))
+    return stmt.order_by(*NEWEST_FIRST).offset(bindparam("offset")).limit(bindparam("limit"))
 
 
 @functools.cache
@@ -149,20 +149,19 @@ def _newest_of_each(rule: Readable, shape: tuple[str, ...], lateral: bool) -> Se
 
     On PostgreSQL a LATERAL subquery per author reads just their newest `limit` posts through the
     (author_id, created_at, id) index; elsewhere a window function ranks all their posts."""
-    order = (Post.created_at.desc(), Post.id.desc())
     if lateral:
         owners = select(User.id).where(User.id.in_(bindparam("ids", expanding=True))).subquery("owners")
         newest = (select(*(Post.__table__.c[key] for key in shape if key != "created_at"), Post.created_at)
-                  .where(Post.author_id == owners.c.id, rule.where()).order_by(*order)
+                  .where(Post.author_id == owners.c.id, rule.where()).order_by(*NEWEST_FIRST)
                   .limit(bindparam("limit")).lateral("newest"))
         return (select(*(newest.c[key] for key in shape)).select_from(owners.join(newest, true()))
                 .order_by(newest.c.author_id, newest.c.created_at.desc(), newest.c.id.desc()))
-    rank = func.row_number().over(partition_by=Post.author_id, order_by=order).label("rank")
+    rank = func.row_number().over(partition_by=Post.author_id, order_by=NEWEST_FIRST).label("rank")
     ranked = (select(Post.id, rank).where(Post.author_id.in_(bindparam("ids", expanding=True)), rule.where())
               .subquery())
     return (select(*(Post.__table__.c[key] for key in shape)).join(ranked, ranked.c.id == Post.id)
             .where(ranked.c.rank <= bindparam("limit"))
-            .order_by(Post.author_id, Post.created_at.desc(), Post.id.desc()))
+            .order_by(Post.author_id, *NEWEST_FIRST))
 
 
 def _clean(changes: dict, *, required: tuple = ()) -> dict:
